@@ -1,0 +1,428 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// dirSys is an open directory descriptor plus what the checks need.
+type dirSys struct {
+	path string
+	fd   int
+	uid  int
+	gid  int // -1 for a private namespace
+}
+
+func lookupGroup(g string) (int, error) {
+	if id, err := strconv.Atoi(g); err == nil && id >= 0 {
+		return id, nil
+	}
+	grp, err := user.LookupGroup(g)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(grp.Gid)
+}
+
+// DefaultRoot returns the directory under which namespaces live by default:
+// /dev/shm/shmactor-<uid> on Linux (when /dev/shm exists), otherwise
+// shmactor-<uid> under $XDG_RUNTIME_DIR or the user's temporary directory.
+func DefaultRoot() (string, error) {
+	base := ""
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && isLinux {
+		base = "/dev/shm"
+	} else if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) {
+		base = x
+	} else {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "shmactor-"+strconv.Itoa(os.Geteuid())), nil
+}
+
+func openDirSys(path string, create bool, gid int) (*dirSys, error) {
+	s := &dirSys{path: path, fd: -1, uid: os.Geteuid(), gid: gid}
+	parent, base := filepath.Dir(path), filepath.Base(path)
+	if base == "/" || base == "." || base == ".." {
+		return nil, fmt.Errorf("%w: directory path %q has no final element", ErrInvalidConfig, path)
+	}
+	if create {
+		if err := s.mkdirParents(parent); err != nil {
+			return nil, err
+		}
+	}
+	real, err := filepath.EvalSymlinks(parent)
+	if err != nil {
+		return nil, fmt.Errorf("shm: open dir %s: %w", path, err)
+	}
+	if err := s.checkAncestors(real); err != nil {
+		return nil, err
+	}
+	pfd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shm: open dir %s: %w", real, err)
+	}
+	defer unix.Close(pfd)
+	if create {
+		if err := s.mkdirat(pfd, base, path, gid >= 0); err != nil {
+			return nil, err
+		}
+	}
+	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		switch {
+		case errors.Is(err, unix.ELOOP):
+			return nil, insecure(path, "is a symlink")
+		case errors.Is(err, unix.ENOTDIR):
+			// O_NOFOLLOW on a symlink to a directory yields ENOTDIR on some
+			// systems; either way it is not a plain directory.
+			var st unix.Stat_t
+			if unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				return nil, insecure(path, "is a symlink")
+			}
+			return nil, insecure(path, "is not a directory")
+		case errors.Is(err, unix.ENOENT):
+			return nil, fmt.Errorf("shm: open dir %s: %w", path, ErrNotFound)
+		}
+		return nil, fmt.Errorf("shm: open dir %s: %w", path, err)
+	}
+	s.fd = fd
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		s.close()
+		return nil, fmt.Errorf("shm: stat dir %s: %w", path, err)
+	}
+	if err := s.checkDir(path, &st); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkDir enforces decision 5 on the namespace directory itself.
+func (s *dirSys) checkDir(path string, st *unix.Stat_t) error {
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return insecure(path, "is not a directory")
+	}
+	perm := uint32(st.Mode) & 0o777
+	if s.gid >= 0 {
+		if int(st.Gid) != s.gid {
+			return insecure(path, "group %d, want %d", st.Gid, s.gid)
+		}
+		if perm != 0o770 {
+			return insecure(path, "mode %04o, want 0770", perm)
+		}
+		return nil
+	}
+	if int(st.Uid) != s.uid {
+		return insecure(path, "owned by uid %d, want %d", st.Uid, s.uid)
+	}
+	if perm != 0o700 {
+		return insecure(path, "mode %04o, want 0700", perm)
+	}
+	return nil
+}
+
+// checkAncestors walks from dir up to the root. Every ancestor must be
+// owned by root or by us and must not be writable by others unless it has
+// the sticky bit (like /tmp or /dev/shm), so nobody else can rename or
+// replace a directory on the way to the namespace.
+func (s *dirSys) checkAncestors(dir string) error {
+	for p := dir; ; p = filepath.Dir(p) {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return fmt.Errorf("shm: check %s: %w", p, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return insecure(p, "ancestor is not a directory")
+		}
+		ownerOK := st.Uid == 0 || int(st.Uid) == s.uid
+		if !ownerOK && s.gid >= 0 && int(st.Gid) == s.gid {
+			ownerOK = true // a group namespace's shared parent, made by a member
+		}
+		if !ownerOK {
+			return insecure(p, "ancestor owned by uid %d", st.Uid)
+		}
+		sticky := st.Mode&unix.S_ISVTX != 0
+		if st.Mode&0o002 != 0 && !sticky {
+			return insecure(p, "ancestor is writable by others (mode %04o)", st.Mode&0o7777)
+		}
+		if st.Mode&0o020 != 0 && !sticky && !(s.gid >= 0 && int(st.Gid) == s.gid) && st.Gid != 0 {
+			return insecure(p, "ancestor is writable by group %d (mode %04o)", st.Gid, st.Mode&0o7777)
+		}
+		if p == "/" || p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// mkdirParents creates the missing ancestors of a namespace directory with
+// mode 0700 (0750 and the namespace group for a group namespace).
+func (s *dirSys) mkdirParents(dir string) error {
+	if _, err := os.Lstat(dir); err == nil {
+		return nil
+	}
+	if err := s.mkdirParents(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	mode := uint32(0o700)
+	if s.gid >= 0 {
+		mode = 0o750
+	}
+	if err := unix.Mkdir(dir, mode); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("shm: mkdir %s: %w", dir, err)
+	} else if err == nil {
+		if s.gid >= 0 {
+			if err := unix.Chown(dir, -1, s.gid); err != nil {
+				return fmt.Errorf("shm: chown %s: %w", dir, err)
+			}
+		}
+		if err := unix.Chmod(dir, mode); err != nil {
+			return fmt.Errorf("shm: chmod %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// mkdirat creates the namespace directory itself and fixes its mode
+// through a descriptor, so the umask cannot loosen it.
+func (s *dirSys) mkdirat(pfd int, base, path string, group bool) error {
+	mode := uint32(0o700)
+	if group {
+		mode = 0o770
+	}
+	err := unix.Mkdirat(pfd, base, mode)
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("shm: mkdir %s: %w", path, err)
+	}
+	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("shm: open new dir %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	if group {
+		if err := unix.Fchown(fd, -1, s.gid); err != nil {
+			return fmt.Errorf("shm: chown %s: %w", path, err)
+		}
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return fmt.Errorf("shm: chmod %s: %w", path, err)
+	}
+	return nil
+}
+
+func (s *dirSys) close() error {
+	if s.fd < 0 {
+		return nil
+	}
+	err := unix.Close(s.fd)
+	s.fd = -1
+	return err
+}
+
+func (s *dirSys) fileMode() uint32 {
+	if s.gid >= 0 {
+		return 0o660
+	}
+	return 0o600
+}
+
+// fileSys is an open segment or lease file.
+type fileSys struct {
+	fd   int
+	path string
+}
+
+func (s *dirSys) join(name string) string { return filepath.Join(s.path, name) }
+
+// create makes a new file with O_CREAT|O_EXCL|O_NOFOLLOW, fixes its mode
+// with fchmod (so the umask cannot loosen or tighten it) and sizes it.
+func (s *dirSys) create(name string, size int64) (*fileSys, error) {
+	path := s.join(name)
+	fd, err := unix.Openat(s.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, s.fileMode())
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("shm: create %s: %w", path, ErrExist)
+		}
+		return nil, fmt.Errorf("shm: create %s: %w", path, err)
+	}
+	f := &fileSys{fd: fd, path: path}
+	fail := func(err error) (*fileSys, error) {
+		f.close()
+		unix.Unlinkat(s.fd, name, 0)
+		return nil, err
+	}
+	if s.gid >= 0 {
+		if err := unix.Fchown(fd, -1, s.gid); err != nil {
+			return fail(fmt.Errorf("shm: chown %s: %w", path, err))
+		}
+	}
+	if err := unix.Fchmod(fd, s.fileMode()); err != nil {
+		return fail(fmt.Errorf("shm: chmod %s: %w", path, err))
+	}
+	if size > 0 {
+		if err := unix.Ftruncate(fd, size); err != nil {
+			return fail(fmt.Errorf("shm: size %s to %d bytes: %w", path, size, err))
+		}
+	}
+	return f, nil
+}
+
+// open opens an existing file without following symlinks and checks that
+// it is a regular file with our owner (or group) and the exact mode.
+func (s *dirSys) open(name string) (*fileSys, int64, error) {
+	path := s.join(name)
+	fd, err := unix.Openat(s.fd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			return nil, 0, fmt.Errorf("shm: open %s: %w", path, ErrNotFound)
+		case errors.Is(err, unix.ELOOP):
+			return nil, 0, insecure(path, "is a symlink")
+		}
+		return nil, 0, fmt.Errorf("shm: open %s: %w", path, err)
+	}
+	f := &fileSys{fd: fd, path: path}
+	size, err := s.checkFile(f)
+	if err != nil {
+		f.close()
+		return nil, 0, err
+	}
+	return f, size, nil
+}
+
+func (s *dirSys) checkFile(f *fileSys) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(f.fd, &st); err != nil {
+		return 0, fmt.Errorf("shm: stat %s: %w", f.path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, insecure(f.path, "is not a regular file")
+	}
+	perm := uint32(st.Mode) & 0o7777
+	if s.gid >= 0 {
+		if int(st.Gid) != s.gid {
+			return 0, insecure(f.path, "group %d, want %d", st.Gid, s.gid)
+		}
+	} else if int(st.Uid) != s.uid {
+		return 0, insecure(f.path, "owned by uid %d, want %d", st.Uid, s.uid)
+	}
+	if perm != s.fileMode() {
+		return 0, insecure(f.path, "mode %04o, want %04o", perm, s.fileMode())
+	}
+	return st.Size, nil
+}
+
+func (s *dirSys) remove(name string) error { return unix.Unlinkat(s.fd, name, 0) }
+
+// publish gives a prepared file its final name without replacing anything
+// that is already there (link fails with EEXIST), then drops the
+// temporary name.
+func (s *dirSys) publish(tmp, name string) error {
+	err := unix.Linkat(s.fd, tmp, s.fd, name, 0)
+	unix.Unlinkat(s.fd, tmp, 0)
+	if errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("shm: publish %s: %w", s.join(name), ErrExist)
+	}
+	if err != nil {
+		return fmt.Errorf("shm: publish %s: %w", s.join(name), err)
+	}
+	return nil
+}
+
+func (s *dirSys) list() ([]string, error) {
+	fd, err := unix.Dup(s.fd)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), s.path)
+	defer f.Close()
+	if _, err := f.Seek(0, 0); err != nil {
+		return nil, err
+	}
+	return f.Readdirnames(-1)
+}
+
+// openLock opens a lease file read-only, without following symlinks.
+func (s *dirSys) openLock(name string) (*fileSys, error) {
+	fd, err := unix.Openat(s.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("shm: open %s: %w", s.join(name), ErrNotFound)
+		}
+		return nil, fmt.Errorf("shm: open %s: %w", s.join(name), err)
+	}
+	return &fileSys{fd: fd, path: s.join(name)}, nil
+}
+
+func (f *fileSys) close() error {
+	if f.fd < 0 {
+		return nil
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	return err
+}
+
+func (f *fileSys) size() (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(f.fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
+
+func (f *fileSys) write(b []byte) error {
+	_, err := unix.Pwrite(f.fd, b, 0)
+	return err
+}
+
+func (f *fileSys) read(b []byte) (int, error) { return unix.Pread(f.fd, b, 0) }
+
+// tryLock takes an exclusive flock without blocking. It reports false when
+// another open file description holds the lock. The kernel drops the lock
+// when the holder's last descriptor closes, in particular when it dies.
+func (f *fileSys) tryLock() (bool, error) {
+	err := unix.Flock(f.fd, unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) || errors.Is(err, unix.EAGAIN) {
+		return false, nil
+	}
+	return false, fmt.Errorf("shm: flock %s: %w", f.path, err)
+}
+
+func (f *fileSys) unlock() error { return unix.Flock(f.fd, unix.LOCK_UN) }
+
+// mapping is a shared, read-write mapping of a whole file.
+type mapping struct{ b []byte }
+
+func (f *fileSys) mmap(size int) (*mapping, error) {
+	b, err := unix.Mmap(f.fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("shm: mmap %s (%d bytes): %w", f.path, size, err)
+	}
+	return &mapping{b: b}, nil
+}
+
+func (m *mapping) bytes() []byte { return m.b }
+
+func (m *mapping) unmap() error {
+	if m.b == nil {
+		return nil
+	}
+	err := unix.Munmap(m.b)
+	m.b = nil
+	return err
+}

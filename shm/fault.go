@@ -1,0 +1,35 @@
+package shm
+
+import (
+	"fmt"
+	"runtime/debug"
+)
+
+// Faults. A peer (or anyone with write access to the namespace) can
+// truncate a segment file while we have it mapped; touching the lost pages
+// then raises SIGBUS. Each operation that touches mapped memory turns on
+// debug.SetPanicOnFault for its goroutine, and guard's deferred recover
+// converts a fault inside the segment into ErrFault. A fault anywhere else
+// is not ours and is re-raised unchanged.
+
+// guard is deferred by every exported operation that touches mapped
+// memory: defer s.guard(&err, debug.SetPanicOnFault(true)).
+func (s *Segment) guard(errp *error, old bool) {
+	debug.SetPanicOnFault(old)
+	r := recover()
+	if r == nil {
+		return
+	}
+	if f, ok := r.(interface{ Addr() uintptr }); ok {
+		if lo, hi := addrRange(s.mem); f.Addr() >= lo && f.Addr() < hi {
+			s.broken.Store(true)
+			*errp = fmt.Errorf("%w: segment %s at offset %d (file truncated or unmapped?)", ErrFault, s.path(), f.Addr()-lo)
+			return
+		}
+	}
+	panic(r)
+}
+
+// faultOn is a shorthand for debug.SetPanicOnFault(true), so call sites
+// read `defer s.guard(&err, faultOn())`.
+func faultOn() bool { return debug.SetPanicOnFault(true) }

@@ -1,0 +1,1041 @@
+package shm
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ring is a bounded multi-producer, multi-consumer queue of variable-length
+// records in a segment. Any number of goroutines in any number of processes
+// may push and pop; records from one producer goroutine are taken in the
+// order it pushed them.
+//
+// Each cell has a 64-bit word that says which lap of the ring it belongs
+// to, its state, the length of the record it starts and the owner-table
+// index of the process working on it. Every change of a cell is one CAS on
+// that word, so a process that dies (or stalls) in the middle of a push or
+// pop leaves a word that names it; the next process that finds the word in
+// its way checks the owner's lease and, when the owner is dead, finishes or
+// undoes its work. See docs/shm-layout.md for the protocol.
+//
+// A Ring handle is safe for concurrent use by many goroutines.
+type Ring struct {
+	seg   *Segment
+	dir   *Dir
+	lease *Lease
+	g     ringGeometry
+
+	hdr    []uint64
+	hdr32  []uint32
+	owners []uint64
+	words  []uint64
+	data   []byte
+	mask   uint64
+	cells  uint32
+	me     int
+	my     []uint64
+
+	spin    atomic.Int64 // nanoseconds to spin before parking
+	refs    atomic.Int64
+	closed  atomic.Bool
+	scratch sync.Pool
+
+	stallMu    sync.Mutex
+	stallW     uint64
+	stallIdx   int
+	stallSince time.Time
+}
+
+// DefaultSpin is how long a blocked Push or Pop spins before it parks.
+const DefaultSpin = 50 * time.Microsecond
+
+const (
+	maxIter      = 1 << 20                // bound on one attempt's retries
+	suspectAfter = time.Millisecond       // stall length before probing the owner
+	parkMax      = 100 * time.Millisecond // longest park without a re-check
+	parkHurry    = 2 * time.Millisecond   // park while something suspicious is pending
+)
+
+// errAgain is internal: nothing ready (pop) or no room (push) right now.
+var errAgain = errors.New("shm: again")
+
+// CreateRing creates a ring segment called name in d and opens it. A nil
+// cfg takes DefaultRingConfig.
+func CreateRing(d *Dir, name string, cfg *RingConfig) (*Ring, error) {
+	var c RingConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	g, err := c.withDefaults().geometry()
+	if err != nil {
+		return nil, err
+	}
+	seg, err := d.CreateSegment(name, KindRing, g.bodySize, func(body []byte) error {
+		h := u64s(body[:ringHdrSize])
+		h[rhCells/8] = uint64(g.Cells)
+		h[rhCellSize/8] = uint64(g.CellSize)
+		h[rhMaxRecord/8] = uint64(g.MaxRecord)
+		h[rhMaxOwners/8] = uint64(g.MaxOwners)
+		h[rhReclaimNs/8] = uint64(g.ReclaimAfter)
+		h[rhOwnersOff/8] = uint64(g.ownersOff)
+		h[rhWordsOff/8] = uint64(g.wordsOff)
+		h[rhDataOff/8] = uint64(g.dataOff)
+		words := u64s(body[g.wordsOff : g.wordsOff+g.Cells*8])
+		for i := range words {
+			words[i] = mkWord(uint32(i), stFree, false, 1, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r, err := attachRing(d, seg)
+	if err != nil {
+		seg.Close()
+		d.Remove(name)
+		return nil, err
+	}
+	return r, nil
+}
+
+// OpenRing opens an existing ring, validating its header and geometry.
+func OpenRing(d *Dir, name string) (*Ring, error) {
+	seg, err := d.OpenSegment(name, KindRing)
+	if err != nil {
+		return nil, err
+	}
+	r, err := attachRing(d, seg)
+	if err != nil {
+		seg.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
+	defer seg.guard(&err, faultOn())
+	body := seg.Body()
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("%w: ring %s: %s", ErrCorrupt, seg.path(), fmt.Sprintf(format, args...))
+	}
+	if len(body) < ringHdrSize {
+		return nil, corrupt("body of %d bytes has no room for the ring header", len(body))
+	}
+	h := u64s(body[:ringHdrSize])
+	field := func(off int) int {
+		v := atomic.LoadUint64(&h[off/8])
+		if v > uint64(MaxSegmentSize) {
+			return -1
+		}
+		return int(v)
+	}
+	rec := atomic.LoadUint64(&h[rhReclaimNs/8])
+	c := RingConfig{
+		Cells:        field(rhCells),
+		CellSize:     field(rhCellSize),
+		MaxRecord:    field(rhMaxRecord),
+		MaxOwners:    field(rhMaxOwners),
+		ReclaimAfter: time.Duration(min(rec, 1<<62)),
+	}
+	g, err := c.geometry()
+	if err != nil {
+		return nil, corrupt("header geometry: %v", err)
+	}
+	if field(rhOwnersOff) != g.ownersOff || field(rhWordsOff) != g.wordsOff || field(rhDataOff) != g.dataOff {
+		return nil, corrupt("offsets %d/%d/%d do not match geometry %d/%d/%d",
+			field(rhOwnersOff), field(rhWordsOff), field(rhDataOff), g.ownersOff, g.wordsOff, g.dataOff)
+	}
+	if g.bodySize > len(body) {
+		return nil, fmt.Errorf("%w: ring %s needs %d body bytes, has %d", ErrTruncated, seg.path(), g.bodySize, len(body))
+	}
+	r = &Ring{
+		seg:    seg,
+		dir:    d,
+		g:      g,
+		hdr:    h,
+		hdr32:  u32s(body[:ringHdrSize]),
+		owners: u64s(body[g.ownersOff : g.ownersOff+g.MaxOwners*ownerSize]),
+		words:  u64s(body[g.wordsOff : g.wordsOff+g.Cells*8]),
+		data:   body[g.dataOff : g.dataOff+g.Cells*g.CellSize],
+		mask:   uint64(g.Cells - 1),
+		cells:  uint32(g.Cells),
+	}
+	r.spin.Store(int64(DefaultSpin))
+	maxRec := g.MaxRecord
+	r.scratch.New = func() any { b := make([]byte, 0, maxRec); return &b }
+	if r.lease, err = d.acquireLease(); err != nil {
+		return nil, err
+	}
+	if r.me, err = r.attachOwner(); err != nil {
+		d.releaseLease()
+		return nil, err
+	}
+	r.my = r.owner(r.me)
+	return r, nil
+}
+
+// Name returns the ring's segment name.
+func (r *Ring) Name() string { return r.seg.name }
+
+// Config returns the ring's geometry.
+func (r *Ring) Config() RingConfig { return r.g.RingConfig }
+
+// MaxRecord returns the largest record the ring accepts.
+func (r *Ring) MaxRecord() int { return r.g.MaxRecord }
+
+// SetSpin sets how long a blocked Push or Pop on this handle spins before
+// it parks; zero parks at once.
+func (r *Ring) SetSpin(d time.Duration) { r.spin.Store(int64(max(d, 0))) }
+
+func (r *Ring) owner(i int) []uint64 { return r.owners[i*ownerWords : (i+1)*ownerWords] }
+
+func (r *Ring) tail() *uint64     { return &r.hdr[rhTail/8] }
+func (r *Ring) head() *uint64     { return &r.hdr[rhHead/8] }
+func (r *Ring) retired() []uint64 { return r.hdr[rhRetired/8 : rhRetired/8+nCounters] }
+func (r *Ring) path() string      { return r.seg.path() }
+func (r *Ring) count(field int)   { atomic.AddUint64(&r.my[field], 1) }
+func freeWord(seq uint32) uint64  { return mkWord(seq, stFree, false, 1, 0) }
+func (r *Ring) corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: ring %s: %s", ErrCorrupt, r.path(), fmt.Sprintf(format, args...))
+}
+
+// cellsOf validates the record length of a word found at idx.
+func (r *Ring) cellsOf(idx int, w uint64) (int, error) {
+	n := wN(w)
+	if n > r.g.recCells || idx+n > r.g.Cells {
+		return 0, r.corrupt("cell %d word %#x spans %d cells", idx, w, n)
+	}
+	return n, nil
+}
+
+func (r *Ring) enter() error {
+	r.refs.Add(1)
+	if r.closed.Load() {
+		r.refs.Add(-1)
+		return fmt.Errorf("shm: ring %s: %w", r.path(), ErrClosed)
+	}
+	if r.seg.broken.Load() {
+		r.refs.Add(-1)
+		return fmt.Errorf("%w: ring %s is unusable after an earlier fault", ErrFault, r.path())
+	}
+	return nil
+}
+
+func (r *Ring) exit() { r.refs.Add(-1) }
+
+// ---- push ----
+
+// Push appends rec to the ring, waiting while the ring is full until ctx is
+// done (then it returns an error wrapping ErrFull and the context's error).
+// A record longer than MaxRecord fails with ErrTooLarge.
+func (r *Ring) Push(ctx context.Context, rec []byte) (err error) {
+	if err := r.checkSize(len(rec)); err != nil {
+		return err
+	}
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.exit()
+	defer r.seg.guard(&err, faultOn())
+	err = r.await(ctx, false, func(slow bool) (bool, error) {
+		blocked, err := r.tryPush(rec)
+		if err == errAgain && slow {
+			return r.unblockPush(blocked), err
+		}
+		return false, err
+	})
+	if err == errAgain {
+		err = fmt.Errorf("shm: push to %s: %w: %w", r.path(), ErrFull, context.Cause(ctx))
+	}
+	return err
+}
+
+// TryPush appends rec if there is room now, else returns ErrFull.
+func (r *Ring) TryPush(rec []byte) (err error) {
+	if err := r.checkSize(len(rec)); err != nil {
+		return err
+	}
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.exit()
+	defer r.seg.guard(&err, faultOn())
+	blocked, err := r.tryPush(rec)
+	if err == errAgain {
+		r.unblockPush(blocked)
+		return fmt.Errorf("shm: push to %s: %w", r.path(), ErrFull)
+	}
+	return err
+}
+
+func (r *Ring) checkSize(n int) error {
+	if n > r.g.MaxRecord {
+		return fmt.Errorf("shm: push to %s: %w: %d bytes, max %d", r.path(), ErrTooLarge, n, r.g.MaxRecord)
+	}
+	return nil
+}
+
+// Test hooks, nil in production. hookClaimed runs between a producer's
+// claim and its commit, hookTaken between a consumer's take and its release:
+// the windows the crash tests kill or stop a process in.
+var hookClaimed, hookTaken func()
+
+// tryPush makes one attempt. On errAgain it returns the index of the cell
+// that is not yet free.
+func (r *Ring) tryPush(rec []byte) (int, error) {
+	n := (len(rec) + recordHeader + r.g.CellSize - 1) >> r.g.cellShift
+	tail := r.tail()
+	for range maxIter {
+		pos := atomic.LoadUint64(tail)
+		idx := int(pos & r.mask)
+		w := atomic.LoadUint64(&r.words[idx])
+		switch d := int32(wSeq(w) - uint32(pos)); {
+		case d > 0:
+			continue // stale tail
+		case d < 0:
+			return idx, errAgain // the cell's previous lap is not consumed yet
+		}
+		if st := wState(w); st != stFree {
+			if st == stQuarantined && !wFlag(w) {
+				if err := r.passQuarantineP(idx, pos, w); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			// Someone claimed pos but has not moved the tail yet: help.
+			m, err := r.cellsOf(idx, w)
+			if err != nil {
+				return 0, err
+			}
+			atomic.CompareAndSwapUint64(tail, pos, pos+uint64(m))
+			continue
+		}
+		limit := min(n, r.g.Cells-idx)
+		j := 1
+		for ; j < limit; j++ {
+			if atomic.LoadUint64(&r.words[idx+j]) != freeWord(uint32(pos)+uint32(j)) {
+				break
+			}
+		}
+		if j < n {
+			// The record does not fit here: the array ends, or a
+			// quarantined slot starts, before it would. Fill the gap
+			// with a skip record and try again behind it.
+			if j < limit {
+				bw := atomic.LoadUint64(&r.words[idx+j])
+				if !(wState(bw) == stQuarantined && !wFlag(bw) && wSeq(bw) == uint32(pos)+uint32(j)) {
+					return idx + j, errAgain
+				}
+			}
+			if atomic.CompareAndSwapUint64(&r.words[idx], w, mkWord(uint32(pos), stSkipped, false, j, 0)) {
+				atomic.CompareAndSwapUint64(tail, pos, pos+uint64(j))
+			}
+			continue
+		}
+		claimed := mkWord(uint32(pos), stClaimed, false, n, r.me)
+		if !atomic.CompareAndSwapUint64(&r.words[idx], w, claimed) {
+			continue
+		}
+		atomic.CompareAndSwapUint64(tail, pos, pos+uint64(n))
+		if hookClaimed != nil {
+			hookClaimed()
+		}
+		off := idx << r.g.cellShift
+		binary.LittleEndian.PutUint64(r.data[off:], uint64(len(rec)))
+		copy(r.data[off+recordHeader:off+recordHeader+len(rec)], rec)
+		if !atomic.CompareAndSwapUint64(&r.words[idx], claimed, mkWord(uint32(pos), stCommitted, false, n, 0)) {
+			r.lateCommit(idx, n)
+			return 0, fmt.Errorf("shm: push to %s: %w (stalled longer than %v)", r.path(), ErrReclaimed, r.g.ReclaimAfter)
+		}
+		atomic.AddUint64(&r.my[oPushed], 1)
+		atomic.AddUint64(&r.my[oPushedBytes], uint64(len(rec)))
+		if atomic.LoadUint32(&r.hdr32[rhConsSleep/4]) != 0 {
+			atomic.AddUint32(&r.hdr32[rhConsSeq/4], 1)
+			wake32(&r.hdr32[rhConsSeq/4], 1)
+		}
+		return 0, nil
+	}
+	return 0, errAgain
+}
+
+// passQuarantineP moves the tail over a quarantined slot, marking that
+// producers have passed it, or returns the slot if its owner is dead.
+func (r *Ring) passQuarantineP(idx int, pos uint64, w uint64) error {
+	n, err := r.cellsOf(idx, w)
+	if err != nil {
+		return err
+	}
+	if r.ownerDead(wOwner(w)) {
+		r.returnQuarantine(idx, w)
+		return nil
+	}
+	if atomic.CompareAndSwapUint64(&r.words[idx], w, w|1<<35) {
+		atomic.CompareAndSwapUint64(r.tail(), pos, pos+uint64(n))
+	}
+	return nil
+}
+
+// lateCommit runs when a producer's commit CAS failed: its slot was
+// reclaimed while it stalled. If the slot is still set aside for it, the
+// producer hands the cells back now that it will not touch them again.
+func (r *Ring) lateCommit(idx, n int) {
+	r.count(oFailed)
+	w := atomic.LoadUint64(&r.words[idx])
+	if wState(w) == stQuarantined && wOwner(w) == r.me && wN(w) == n {
+		r.returnQuarantine(idx, w)
+	}
+}
+
+// unblockPush looks at the cell a push is waiting for and clears it if a
+// dead process holds it. It reports whether something suspicious is there,
+// so the caller re-checks soon.
+func (r *Ring) unblockPush(idx int) bool {
+	w := atomic.LoadUint64(&r.words[idx])
+	switch wState(w) {
+	case stTaken:
+		r.resolveTaken(idx, w)
+		return true
+	case stQuarantined:
+		if r.ownerDead(wOwner(w)) {
+			r.returnQuarantine(idx, w)
+		}
+		return true
+	}
+	return false
+}
+
+// ---- pop ----
+
+// Pop removes the next record and returns it appended to dst[:0], waiting
+// while the ring is empty until ctx is done (then it returns an error
+// wrapping ErrEmpty and the context's error). The record is copied out of
+// shared memory before Pop returns.
+func (r *Ring) Pop(ctx context.Context, dst []byte) (rec []byte, err error) {
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	defer r.exit()
+	defer r.seg.guard(&err, faultOn())
+	err = r.await(ctx, true, func(slow bool) (bool, error) {
+		t, hurry, err := r.take(slow)
+		if err == nil {
+			rec, err = r.copyOut(dst, t)
+		}
+		return hurry, err
+	})
+	if err == errAgain {
+		err = fmt.Errorf("shm: pop from %s: %w: %w", r.path(), ErrEmpty, context.Cause(ctx))
+	}
+	return rec, err
+}
+
+// TryPop removes the next record if one is ready, else returns ErrEmpty.
+func (r *Ring) TryPop(dst []byte) (rec []byte, err error) {
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	defer r.exit()
+	defer r.seg.guard(&err, faultOn())
+	t, _, err := r.take(true)
+	if err == errAgain {
+		return nil, fmt.Errorf("shm: pop from %s: %w", r.path(), ErrEmpty)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.copyOut(dst, t)
+}
+
+// PopBatch waits like Pop for one record, then takes up to max records that
+// are ready, calling fn with each in ring order. The slice passed to fn is a
+// private copy that is valid only until fn returns. PopBatch returns how
+// many records it delivered; when a record turns out to be corrupt it
+// returns the count so far and the error.
+func (r *Ring) PopBatch(ctx context.Context, max int, fn func(rec []byte)) (n int, err error) {
+	if max < 1 {
+		return 0, fmt.Errorf("%w: PopBatch max %d", ErrInvalidConfig, max)
+	}
+	if err := r.enter(); err != nil {
+		return 0, err
+	}
+	defer r.exit()
+	defer r.seg.guard(&err, faultOn())
+	bp := r.scratch.Get().(*[]byte)
+	defer r.scratch.Put(bp)
+	err = r.await(ctx, true, func(slow bool) (bool, error) {
+		t, hurry, err := r.take(slow)
+		if err == nil {
+			*bp, err = r.copyOut(*bp, t)
+		}
+		return hurry, err
+	})
+	if err == errAgain {
+		return 0, fmt.Errorf("shm: pop from %s: %w: %w", r.path(), ErrEmpty, context.Cause(ctx))
+	}
+	if err != nil {
+		return 0, err
+	}
+	fn(*bp)
+	for n = 1; n < max; n++ {
+		t, _, err := r.take(false)
+		if err == errAgain {
+			break
+		}
+		if err == nil {
+			*bp, err = r.copyOut(*bp, t)
+		}
+		if err != nil {
+			return n, err
+		}
+		fn(*bp)
+	}
+	return n, nil
+}
+
+type taken struct {
+	idx int
+	seq uint32
+	n   int
+}
+
+// take claims the next record for this consumer, skipping padding and
+// quarantined slots. With slow set it also deals with a stalled or dead
+// producer blocking the head, and reports hurry while one is.
+func (r *Ring) take(slow bool) (taken, bool, error) {
+	head := r.head()
+	stale := 0
+	for range maxIter {
+		pos := atomic.LoadUint64(head)
+		idx := int(pos & r.mask)
+		w := atomic.LoadUint64(&r.words[idx])
+		d := int32(wSeq(w) - uint32(pos))
+		st := wState(w)
+		if d == 0 {
+			switch st {
+			case stCommitted, stSkipped:
+				n, err := r.cellsOf(idx, w)
+				if err != nil {
+					return taken{}, false, err
+				}
+				if !atomic.CompareAndSwapUint64(&r.words[idx], w, mkWord(uint32(pos), stTaken, st == stSkipped, n, r.me)) {
+					continue
+				}
+				atomic.CompareAndSwapUint64(head, pos, pos+uint64(n))
+				if st == stSkipped {
+					r.release(idx, uint32(pos), n)
+					continue
+				}
+				return taken{idx, uint32(pos), n}, false, nil
+			case stTaken:
+				n, err := r.cellsOf(idx, w)
+				if err != nil {
+					return taken{}, false, err
+				}
+				atomic.CompareAndSwapUint64(head, pos, pos+uint64(n))
+				continue
+			case stClaimed:
+				if slow {
+					return taken{}, r.stalled(idx, w), errAgain
+				}
+				return taken{}, false, errAgain
+			case stFree:
+				return taken{}, false, errAgain
+			case stQuarantined:
+				if !wFlag(w) {
+					return taken{}, false, errAgain // producers have not got here yet
+				}
+				if err := r.passQuarantineC(idx, pos, w); err != nil {
+					return taken{}, false, err
+				}
+				continue
+			default:
+				return taken{}, false, r.corrupt("cell %d has state %d", idx, st)
+			}
+		}
+		if d == int32(r.cells) && st == stQuarantined {
+			// A consumer moved the quarantined slot to the next lap but
+			// did not get to move the head: finish for it.
+			n, err := r.cellsOf(idx, w)
+			if err != nil {
+				return taken{}, false, err
+			}
+			atomic.CompareAndSwapUint64(head, pos, pos+uint64(n))
+			continue
+		}
+		if d < 0 {
+			return taken{}, false, errAgain
+		}
+		// d > 0: our head is stale. If it does not move, the word is lying.
+		if atomic.LoadUint64(head) == pos {
+			if stale++; stale > 1<<12 {
+				return taken{}, false, r.corrupt("cell %d word %#x is ahead of head %d", idx, w, pos)
+			}
+			runtime.Gosched()
+		}
+	}
+	return taken{}, false, errAgain
+}
+
+// copyOut copies a taken record out of shared memory, validating its
+// length, and releases its cells.
+func (r *Ring) copyOut(dst []byte, t taken) ([]byte, error) {
+	if hookTaken != nil {
+		hookTaken()
+	}
+	off := t.idx << r.g.cellShift
+	l := binary.LittleEndian.Uint64(r.data[off:])
+	if l > uint64(r.g.MaxRecord) || int((l+recordHeader+uint64(r.g.CellSize)-1)>>r.g.cellShift) != t.n {
+		r.release(t.idx, t.seq, t.n)
+		r.count(oCorrupt)
+		return nil, r.corrupt("record at cell %d claims %d bytes in %d cells; dropped", t.idx, l, t.n)
+	}
+	start := off + recordHeader
+	dst = append(dst[:0], r.data[start:start+int(l)]...)
+	r.release(t.idx, t.seq, t.n)
+	atomic.AddUint64(&r.my[oPopped], 1)
+	atomic.AddUint64(&r.my[oPoppedBytes], l)
+	return dst, nil
+}
+
+// release frees the cells of a record for the next lap: the later cells
+// first, the first cell last, since producers look at the first one first.
+func (r *Ring) release(idx int, seq uint32, n int) {
+	next := seq + r.cells
+	for j := n - 1; j >= 1; j-- {
+		atomic.StoreUint64(&r.words[idx+j], freeWord(next+uint32(j)))
+	}
+	atomic.StoreUint64(&r.words[idx], freeWord(next))
+	r.wakeProducers()
+}
+
+func (r *Ring) wakeProducers() {
+	if atomic.LoadUint32(&r.hdr32[rhProdSleep/4]) != 0 {
+		atomic.AddUint32(&r.hdr32[rhProdSeq/4], 1)
+		wake32(&r.hdr32[rhProdSeq/4], 1<<30)
+	}
+}
+
+// passQuarantineC moves the head over a quarantined slot that producers
+// have passed, re-arming it for the next lap, or returns the slot when its
+// owner is dead.
+func (r *Ring) passQuarantineC(idx int, pos uint64, w uint64) error {
+	n, err := r.cellsOf(idx, w)
+	if err != nil {
+		return err
+	}
+	if r.ownerDead(wOwner(w)) {
+		r.returnQuarantine(idx, w)
+		return nil
+	}
+	if atomic.CompareAndSwapUint64(&r.words[idx], w, mkWord(uint32(pos)+r.cells, stQuarantined, false, n, wOwner(w))) {
+		atomic.CompareAndSwapUint64(r.head(), pos, pos+uint64(n))
+	}
+	return nil
+}
+
+// ---- stalls and dead owners ----
+
+// stalled is called while a claimed, uncommitted record blocks the head.
+// Once it has blocked for suspectAfter and its owner is dead, the claim is
+// turned into a skip; once it has blocked for ReclaimAfter although the
+// owner lives, it is quarantined: set aside, its cells kept from reuse
+// until the owner returns them (a late commit fails) or dies.
+func (r *Ring) stalled(idx int, w uint64) bool {
+	now := time.Now()
+	r.stallMu.Lock()
+	if r.stallW != w || r.stallIdx != idx {
+		r.stallW, r.stallIdx, r.stallSince = w, idx, now
+		r.stallMu.Unlock()
+		return true
+	}
+	since := now.Sub(r.stallSince)
+	r.stallMu.Unlock()
+	if since < suspectAfter {
+		return true
+	}
+	if _, err := r.cellsOf(idx, w); err != nil {
+		return true
+	}
+	s, n, q := wSeq(w), wN(w), wOwner(w)
+	if r.ownerDead(q) {
+		r.helpTail(s, n)
+		if atomic.CompareAndSwapUint64(&r.words[idx], w, mkWord(s, stSkipped, false, n, 0)) {
+			r.count(oReclaimed)
+		}
+		return true
+	}
+	if since >= r.g.ReclaimAfter {
+		r.helpTail(s, n)
+		if atomic.CompareAndSwapUint64(&r.words[idx], w, mkWord(s, stQuarantined, true, n, q)) {
+			r.count(oQuarantined)
+		}
+	}
+	return true
+}
+
+func (r *Ring) helpTail(seq uint32, n int) {
+	if t := atomic.LoadUint64(r.tail()); uint32(t) == seq {
+		atomic.CompareAndSwapUint64(r.tail(), t, t+uint64(n))
+	}
+}
+
+func (r *Ring) helpHead(seq uint32, n int) {
+	if h := atomic.LoadUint64(r.head()); uint32(h) == seq {
+		atomic.CompareAndSwapUint64(r.head(), h, h+uint64(n))
+	}
+}
+
+// resolveTaken releases a record that a dead consumer took but never
+// released. Its contents are lost with the consumer; Lost counts them.
+func (r *Ring) resolveTaken(idx int, w uint64) {
+	n, err := r.cellsOf(idx, w)
+	if err != nil || !r.ownerDead(wOwner(w)) {
+		return
+	}
+	s := wSeq(w)
+	r.helpHead(s, n)
+	// Steal it first, so exactly one process releases it.
+	if atomic.CompareAndSwapUint64(&r.words[idx], w, mkWord(s, stTaken, wFlag(w), n, r.me)) {
+		r.release(idx, s, n)
+		if !wFlag(w) {
+			r.count(oLost)
+		}
+	}
+}
+
+// returnQuarantine gives a quarantined slot back to the ring once its owner
+// has finished with it or died: free for the lap it is waiting for when no
+// producer has passed it yet, otherwise a skip record for the consumers.
+func (r *Ring) returnQuarantine(idx int, w uint64) {
+	n, err := r.cellsOf(idx, w)
+	if err != nil {
+		return
+	}
+	q := wOwner(w)
+	for range 1000 {
+		if wState(w) != stQuarantined || wOwner(w) != q || wN(w) != n {
+			return
+		}
+		s := wSeq(w)
+		var nw uint64
+		if wFlag(w) {
+			nw = mkWord(s, stSkipped, false, n, 0)
+		} else {
+			for j := 1; j < n; j++ {
+				atomic.StoreUint64(&r.words[idx+j], freeWord(s+uint32(j)))
+			}
+			nw = freeWord(s)
+		}
+		if atomic.CompareAndSwapUint64(&r.words[idx], w, nw) {
+			r.wakeProducers()
+			return
+		}
+		w = atomic.LoadUint64(&r.words[idx])
+	}
+}
+
+// ownerDead reports whether owner i's process is known to be dead.
+func (r *Ring) ownerDead(i int) bool {
+	if i == r.me {
+		return false
+	}
+	if i <= 0 || i >= r.g.MaxOwners {
+		return true
+	}
+	e := r.owner(i)
+	l := atomic.LoadUint64(&e[oLease])
+	if l == 0 || l&reapBit != 0 {
+		return true
+	}
+	return !r.dir.aliveCached(l, int(min(atomic.LoadUint64(&e[oPid]), 1<<30)), atomic.LoadUint64(&e[oStart]))
+}
+
+// ---- waiting ----
+
+// await runs attempt until it stops returning errAgain: first once, then
+// spinning for the handle's spin time, then parked on the doorbell with a
+// timeout, re-checking after every wake-up. It returns errAgain when ctx is
+// done.
+func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool) (bool, error)) error {
+	if _, err := attempt(false); err != errAgain {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if spin := time.Duration(r.spin.Load()); spin > 0 {
+		start := time.Now()
+		for i := 1; ; i++ {
+			if _, err := attempt(false); err != errAgain {
+				return err
+			}
+			if i%64 == 0 {
+				if time.Since(start) > spin || ctx.Err() != nil {
+					break
+				}
+				if i%1024 == 0 {
+					runtime.Gosched()
+				}
+			}
+		}
+	}
+	seq, sleep, park := &r.hdr32[rhProdSeq/4], &r.hdr32[rhProdSleep/4], &r.my[oParkP]
+	if consumer {
+		seq, sleep, park = &r.hdr32[rhConsSeq/4], &r.hdr32[rhConsSleep/4], &r.my[oParkC]
+	}
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		if r.closed.Load() {
+			return fmt.Errorf("shm: ring %s: %w", r.path(), ErrClosed)
+		}
+		if ctx.Err() != nil {
+			return errAgain
+		}
+		s := atomic.LoadUint32(seq)
+		atomic.AddUint32(sleep, 1) // announce, then re-check: a producer that
+		atomic.AddUint64(park, 1)  // commits after this sees us and wakes us
+		hurry, err := attempt(true)
+		if err != errAgain {
+			atomic.AddUint64(park, ^uint64(0))
+			atomic.AddUint32(sleep, ^uint32(0))
+			return err
+		}
+		timeout := parkMax
+		if hurry {
+			timeout = parkHurry
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(dl))
+		}
+		if stop == nil && ctx.Done() != nil {
+			// The callback may run after this call has returned, so it
+			// holds a reference like any operation: Close waits for it
+			// before unmapping.
+			stop = context.AfterFunc(ctx, func() {
+				if r.enter() != nil {
+					return
+				}
+				defer r.exit()
+				var err error
+				defer r.seg.guard(&err, faultOn())
+				r.wakeAll()
+			})
+		}
+		wait32(seq, s, timeout)
+		atomic.AddUint64(park, ^uint64(0))
+		atomic.AddUint32(sleep, ^uint32(0))
+	}
+}
+
+// wakeAll wakes every parked producer and consumer of the ring, in every
+// process; they re-check and park again if there is nothing for them.
+func (r *Ring) wakeAll() {
+	for _, off := range []int{rhConsSeq, rhProdSeq} {
+		atomic.AddUint32(&r.hdr32[off/4], 1)
+		wake32(&r.hdr32[off/4], 1<<30)
+	}
+}
+
+// ---- owners ----
+
+// attachOwner takes a free entry of the owner table for this handle,
+// reaping entries of dead processes when the table is full.
+func (r *Ring) attachOwner() (int, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		for i := 1; i < r.g.MaxOwners; i++ {
+			e := r.owner(i)
+			if atomic.LoadUint64(&e[oLease]) == 0 && atomic.CompareAndSwapUint64(&e[oLease], 0, r.lease.id) {
+				atomic.StoreUint64(&e[oPid], uint64(r.lease.pid))
+				atomic.StoreUint64(&e[oStart], r.lease.start)
+				return i, nil
+			}
+		}
+		r.me = -1
+		r.reapOwners()
+	}
+	return 0, fmt.Errorf("shm: ring %s: %w (%d)", r.path(), ErrTooManyOwners, r.g.MaxOwners-1)
+}
+
+// Recover reaps every owner whose process has died: claims it left
+// uncommitted become skips, records it took but never released are freed
+// (and counted as Lost), its quarantined slots are returned, and its
+// counters are folded into the ring's totals. Push and Pop do this lazily
+// for whatever blocks them; Recover does it for the whole ring. It returns
+// the number of owners reaped.
+func (r *Ring) Recover() (n int, err error) {
+	if err := r.enter(); err != nil {
+		return 0, err
+	}
+	defer r.exit()
+	defer r.seg.guard(&err, faultOn())
+	return r.reapOwners(), nil
+}
+
+func (r *Ring) reapOwners() int {
+	reaped := 0
+	for i := 1; i < r.g.MaxOwners; i++ {
+		if i == r.me {
+			continue
+		}
+		e := r.owner(i)
+		l := atomic.LoadUint64(&e[oLease])
+		if l == 0 {
+			continue
+		}
+		if l&reapBit == 0 {
+			if !r.ownerDead(i) || !atomic.CompareAndSwapUint64(&e[oLease], l, l|reapBit) {
+				continue
+			}
+			l |= reapBit
+		}
+		r.sweep(i)
+		r.retire(e)
+		if atomic.CompareAndSwapUint64(&e[oLease], l, 0) {
+			reaped++
+		}
+	}
+	return reaped
+}
+
+// sweep resolves every cell that names owner i, which is dead.
+func (r *Ring) sweep(i int) {
+	for idx := range r.words {
+		w := atomic.LoadUint64(&r.words[idx])
+		if wOwner(w) != i {
+			continue
+		}
+		switch wState(w) {
+		case stClaimed:
+			if n, err := r.cellsOf(idx, w); err == nil {
+				r.helpTail(wSeq(w), n)
+				if atomic.CompareAndSwapUint64(&r.words[idx], w, mkWord(wSeq(w), stSkipped, false, n, 0)) {
+					r.count(oReclaimed)
+				}
+			}
+		case stTaken:
+			r.resolveTaken(idx, w)
+		case stQuarantined:
+			r.returnQuarantine(idx, w)
+		}
+	}
+}
+
+// retire folds an owner entry's counters into the ring totals and removes
+// its parked goroutines from the doorbells' sleeper counts.
+func (r *Ring) retire(e []uint64) {
+	ret := r.retired()
+	for k := range nCounters {
+		if v := atomic.SwapUint64(&e[oCounters+k], 0); v != 0 {
+			atomic.AddUint64(&ret[k], v)
+		}
+	}
+	for _, p := range [...]struct{ park, sleep int }{{oParkC, rhConsSleep}, {oParkP, rhProdSleep}} {
+		k := atomic.SwapUint64(&e[p.park], 0)
+		for sl := &r.hdr32[p.sleep/4]; k != 0; {
+			old := atomic.LoadUint32(sl)
+			if atomic.CompareAndSwapUint32(sl, old, old-uint32(min(uint64(old), k))) {
+				break
+			}
+		}
+	}
+}
+
+// ---- stats and close ----
+
+// RingStats is a snapshot of a ring's counters, summed over every process
+// that has used it.
+type RingStats struct {
+	Len           int    // records committed and not yet taken (approximate while busy)
+	Owners        int    // processes with the ring open
+	Head, Tail    uint64 // positions, in cells
+	Pushed        uint64 // records pushed
+	Popped        uint64 // records popped
+	PushedBytes   uint64
+	PoppedBytes   uint64
+	Reclaimed     uint64 // claims of dead producers skipped
+	Quarantined   uint64 // claims of stalled producers set aside
+	Lost          uint64 // records taken by consumers that died before finishing
+	FailedCommits uint64 // pushes that failed with ErrReclaimed
+	Corrupt       uint64 // records dropped because their length was invalid
+}
+
+// Stats returns the ring's counters.
+func (r *Ring) Stats() (s RingStats, err error) {
+	if err := r.enter(); err != nil {
+		return s, err
+	}
+	defer r.exit()
+	defer r.seg.guard(&err, faultOn())
+	var c [nCounters]uint64
+	ret := r.retired()
+	for k := range ret {
+		c[k] = atomic.LoadUint64(&ret[k])
+	}
+	for i := 1; i < r.g.MaxOwners; i++ {
+		e := r.owner(i)
+		if atomic.LoadUint64(&e[oLease]) == 0 {
+			continue
+		}
+		s.Owners++
+		for k := range nCounters {
+			c[k] += atomic.LoadUint64(&e[oCounters+k])
+		}
+	}
+	s.Pushed, s.Popped = c[oPushed-oCounters], c[oPopped-oCounters]
+	s.PushedBytes, s.PoppedBytes = c[oPushedBytes-oCounters], c[oPoppedBytes-oCounters]
+	s.Reclaimed, s.Quarantined = c[oReclaimed-oCounters], c[oQuarantined-oCounters]
+	s.Lost, s.FailedCommits, s.Corrupt = c[oLost-oCounters], c[oFailed-oCounters], c[oCorrupt-oCounters]
+	s.Head, s.Tail = atomic.LoadUint64(r.head()), atomic.LoadUint64(r.tail())
+	if gone := s.Popped + s.Lost; s.Pushed > gone {
+		s.Len = int(s.Pushed - gone)
+	}
+	return s, nil
+}
+
+// Len returns the number of records waiting in the ring (approximate while
+// others push and pop).
+func (r *Ring) Len() int {
+	s, _ := r.Stats()
+	return s.Len
+}
+
+// Close detaches the handle from the ring: it wakes this handle's waiting
+// goroutines (they return ErrClosed), waits for running operations to
+// finish, frees the handle's owner entry and unmaps the segment. The ring
+// itself stays for other processes; remove it with Dir.Remove. Closing
+// twice is harmless.
+func (r *Ring) Close() (err error) {
+	if !r.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	func() {
+		defer r.seg.guard(&err, faultOn())
+		r.wakeAll()
+	}()
+	for r.refs.Load() != 0 {
+		time.Sleep(50 * time.Microsecond)
+	}
+	if !r.seg.broken.Load() {
+		func() {
+			defer r.seg.guard(&err, faultOn())
+			r.retire(r.my)
+			atomic.StoreUint64(&r.my[oLease], 0)
+		}()
+	}
+	r.dir.releaseLease()
+	if e := r.seg.Close(); err == nil {
+		err = e
+	}
+	return err
+}
