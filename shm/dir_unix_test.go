@@ -1,0 +1,237 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/shmactor/shmactor/internal/testproc"
+)
+
+// nobody is a uid and gid that the test process is not.
+const nobody = 65534
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		// CI runs as root; these cases need chown to another user.
+		t.Skip("needs root to make files owned by another user")
+	}
+}
+
+func wantInsecure(t *testing.T, err error, reason string) {
+	t.Helper()
+	var ie *InsecureError
+	if !errors.As(err, &ie) || !errors.Is(err, ErrInsecure) {
+		t.Fatalf("got %v, want *InsecureError (%s)", err, reason)
+	}
+	if !strings.Contains(ie.Reason, reason) {
+		t.Fatalf("reason %q does not mention %q", ie.Reason, reason)
+	}
+}
+
+func TestCreatedModesIgnoreUmask(t *testing.T) {
+	for _, mask := range []int{0o000, 0o022, 0o077} {
+		t.Run(fmt.Sprintf("umask%03o", mask), func(t *testing.T) {
+			old := syscall.Umask(mask)
+			defer syscall.Umask(old)
+			path := filepath.Join(testproc.TempDir(t), "a", "ns")
+			d, err := OpenDir(path, &DirOptions{Create: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			r, err := CreateRing(d, "ring", &RingConfig{Cells: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			l, _ := d.Lease()
+			for _, c := range []struct {
+				path string
+				want os.FileMode
+			}{
+				{filepath.Dir(path), 0o700},
+				{path, 0o700},
+				{filepath.Join(path, "ring"), 0o600},
+				{filepath.Join(path, LeaseName(l.ID())), 0o600},
+			} {
+				fi, err := os.Lstat(c.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != c.want {
+					t.Errorf("%s: mode %v under umask %03o, want %v", c.path, fi.Mode().Perm(), mask, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestDirRefusesSymlink(t *testing.T) {
+	base := filepath.Dir(testproc.TempDir(t))
+	real := filepath.Join(base, "real")
+	if err := os.Mkdir(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "ns")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenDir(link, &DirOptions{Create: true})
+	wantInsecure(t, err, "symlink")
+}
+
+func TestDirRefusesLooseMode(t *testing.T) {
+	for _, mode := range []os.FileMode{0o777, 0o755, 0o750, 0o701, 0o600} {
+		t.Run(mode.String(), func(t *testing.T) {
+			path := testproc.TempDir(t)
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := OpenDir(path, nil)
+			wantInsecure(t, err, "want 0700")
+		})
+	}
+}
+
+func TestDirRefusesForeignOwner(t *testing.T) {
+	requireRoot(t)
+	path := testproc.TempDir(t)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenDir(path, nil)
+	wantInsecure(t, err, "owned by uid 65534")
+}
+
+func TestDirRefusesWritableAncestor(t *testing.T) {
+	parent := filepath.Dir(testproc.TempDir(t))
+	mid := filepath.Join(parent, "open")
+	if err := os.Mkdir(mid, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(mid, 0o777); err != nil { // writable by all, no sticky bit
+		t.Fatal(err)
+	}
+	_, err := OpenDir(filepath.Join(mid, "ns"), &DirOptions{Create: true})
+	wantInsecure(t, err, "writable by others")
+	if err := os.Chmod(mid, 0o777|os.ModeSticky); err != nil { // sticky, like /tmp: fine
+		t.Fatal(err)
+	}
+	d, err := OpenDir(filepath.Join(mid, "ns"), &DirOptions{Create: true})
+	if err != nil {
+		t.Fatalf("sticky ancestor: %v", err)
+	}
+	d.Close()
+}
+
+func TestDirNotADirectory(t *testing.T) {
+	path := testproc.TempDir(t)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenDir(path, nil)
+	wantInsecure(t, err, "not a directory")
+}
+
+func TestDirGroupNamespace(t *testing.T) {
+	requireRoot(t)
+	path := testproc.TempDir(t)
+	d, err := OpenDir(path, &DirOptions{Create: true, Group: "65534"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	seg, err := d.CreateSegment("seg", KindUser, 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{path, 0o770}, {filepath.Join(path, "seg"), 0o660}} {
+		fi, err := os.Stat(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != c.mode || st.Gid != nobody {
+			t.Errorf("%s: mode %v gid %d, want %v gid %d", c.path, fi.Mode().Perm(), st.Gid, c.mode, nobody)
+		}
+	}
+	// A private open of a group namespace is refused: the mode is not 0700.
+	_, err = OpenDir(path, nil)
+	wantInsecure(t, err, "want 0700")
+}
+
+// Files planted at a segment's name are refused, never followed or
+// overwritten.
+func TestSegmentRefusesPlantedFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		plant  func(t *testing.T, path string)
+		reason string
+	}{
+		{"symlink", func(t *testing.T, path string) {
+			target := path + "-target"
+			os.WriteFile(target, []byte("precious"), 0o600)
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}, "symlink"},
+		{"foreign owner", func(t *testing.T, path string) {
+			requireRoot(t)
+			os.WriteFile(path, make([]byte, 8192), 0o600)
+			if err := os.Chown(path, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+		}, "owned by uid 65534"},
+		{"loose mode", func(t *testing.T, path string) {
+			os.WriteFile(path, make([]byte, 8192), 0o600)
+			os.Chmod(path, 0o644)
+		}, "mode 0644"},
+		{"directory", func(t *testing.T, path string) {
+			os.Mkdir(path, 0o700)
+		}, ""},
+		{"fifo", func(t *testing.T, path string) {
+			if err := syscall.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := openTestDir(t)
+			path := filepath.Join(d.Path(), "seg")
+			tc.plant(t, path)
+			_, err := d.OpenSegment("seg", KindUser)
+			if tc.reason != "" {
+				wantInsecure(t, err, tc.reason)
+			} else if err == nil {
+				t.Fatal("opened a directory as a segment")
+			}
+			_, err = d.CreateSegment("seg", KindUser, 100, nil)
+			if !errors.Is(err, ErrExist) {
+				t.Fatalf("create over planted %s: %v, want ErrExist", tc.name, err)
+			}
+			if tc.name == "symlink" {
+				if b, _ := os.ReadFile(path + "-target"); string(b) != "precious" {
+					t.Fatalf("symlink target changed to %q", b)
+				}
+			}
+		})
+	}
+}
