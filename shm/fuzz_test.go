@@ -58,7 +58,7 @@ func FuzzRingAttach(f *testing.F) {
 		edit(b)
 		f.Add(b)
 	}
-	word := func(b []byte, i int) []byte { return body(b)[g.wordsOff+8*i:] }
+	word := func(b []byte, i int) []byte { return body(b)[g.dataOff+g.CellSize*i:] }
 	// Corrupt cell words: each state at the head, huge lengths, bad owners.
 	for st := uint64(0); st < 8; st++ {
 		mutate(func(b []byte) {
@@ -69,11 +69,11 @@ func FuzzRingAttach(f *testing.F) {
 	mutate(func(b []byte) { binary.LittleEndian.PutUint64(word(b, 1), mkWord(99, stCommitted, false, 1, 0)) })
 	mutate(func(b []byte) { binary.LittleEndian.PutUint64(word(b, 1), mkWord(1, stClaimed, false, 2, 3)) })
 	// A record length that lies.
-	mutate(func(b []byte) { binary.LittleEndian.PutUint64(body(b)[g.dataOff+64:], 1<<40) })
-	mutate(func(b []byte) { binary.LittleEndian.PutUint64(body(b)[g.dataOff+64:], 63) })
+	mutate(func(b []byte) { binary.LittleEndian.PutUint64(word(b, 1)[wordSize:], 1<<40) })
+	mutate(func(b []byte) { binary.LittleEndian.PutUint64(word(b, 1)[wordSize:], 63) })
 	// Geometry lies.
 	mutate(func(b []byte) { binary.LittleEndian.PutUint64(body(b)[rhCells:], 1<<20) })
-	mutate(func(b []byte) { binary.LittleEndian.PutUint64(body(b)[rhWordsOff:], 8) })
+	mutate(func(b []byte) { binary.LittleEndian.PutUint64(body(b)[rhDataOff:], 8) })
 	mutate(func(b []byte) { binary.LittleEndian.PutUint64(body(b)[rhMaxRecord:], 1<<62) })
 	// Positions far apart, head ahead of tail, an owner table full of ghosts.
 	mutate(func(b []byte) { binary.LittleEndian.PutUint64(body(b)[rhHead:], 1<<40) })

@@ -9,34 +9,39 @@ import (
 // docs/shm-layout.md for the full picture).
 //
 //	   0  config line (read-only after creation): cells, cellSize, maxRecord,
-//	      maxOwners, reclaimAfter, ownersOff, wordsOff, dataOff
+//	      maxOwners, reclaimAfter, ownersOff, dataOff
 //	 128  tail (u64)             producers' claim position, own line
 //	 256  head (u64)             consumers' take position, own line
 //	 384  consumer doorbell      seq u32, sleepers u32, own line
 //	 512  producer doorbell      seq u32, sleepers u32, own line
-//	 640  retired counters       9 x u64 folded from departed owners
+//	 640  retired counters       u64 each, folded from departed owners
 //	1024  owner table            maxOwners x 128 bytes
-//	  ..  cell words             cells x u64, 128-byte aligned
-//	  ..  cell data              cells x cellSize, page aligned
+//	  ..  cells                  cells x cellSize, page aligned
+//
+// A cell starts with its 8-byte control word. The first cell of a record
+// holds the word, the record length (u64) and the first cellSize-16 bytes;
+// each further cell holds its word and the next cellSize-8 bytes. Words are
+// never overwritten by record bytes, so no payload can forge one, and a
+// small record shares its cache lines with its word.
 const (
-	rhCells      = 0
-	rhCellSize   = 8
-	rhMaxRecord  = 16
-	rhMaxOwners  = 24
-	rhReclaimNs  = 32
-	rhOwnersOff  = 40
-	rhWordsOff   = 48
-	rhDataOff    = 56
-	rhTail       = 128
-	rhHead       = 256
-	rhConsSeq    = 384
-	rhConsSleep  = 388
-	rhProdSeq    = 512
-	rhProdSleep  = 516
-	rhRetired    = 640
-	ringHdrSize  = 1024
-	ownerSize    = 128
-	recordHeader = 8 // u32 length, u32 reserved (zero)
+	rhCells     = 0
+	rhCellSize  = 8
+	rhMaxRecord = 16
+	rhMaxOwners = 24
+	rhReclaimNs = 32
+	rhOwnersOff = 40
+	rhDataOff   = 48
+	rhTail      = 128
+	rhHead      = 256
+	rhConsSeq   = 384
+	rhConsSleep = 388
+	rhProdSeq   = 512
+	rhProdSleep = 516
+	rhRetired   = 640
+	ringHdrSize = 1024
+	ownerSize   = 128
+	wordSize    = 8
+	firstHeader = 16 // word + u64 length
 )
 
 // Owner entry fields, as uint64 indexes into the entry.
@@ -46,17 +51,15 @@ const (
 	oStart       = 2
 	oParkC       = 3 // goroutines of this owner parked on the consumer doorbell
 	oParkP       = 4 // ... on the producer doorbell
-	oPushed      = 5 // counters: oPushed..oFailed are folded into retired
+	oPushed      = 5 // counters: oPushed..oCorrupt are folded into retired
 	oPopped      = 6
-	oPushedBytes = 7
-	oPoppedBytes = 8
-	oReclaimed   = 9
-	oQuarantined = 10
-	oLost        = 11
-	oFailed      = 12
-	oCorrupt     = 13
+	oReclaimed   = 7
+	oQuarantined = 8
+	oLost        = 9
+	oFailed      = 10
+	oCorrupt     = 11
 	oCounters    = oPushed
-	nCounters    = 9
+	nCounters    = 7
 	ownerWords   = ownerSize / 8
 	reapBit      = 1 << 63
 )
@@ -98,14 +101,16 @@ func wOwner(w uint64) int    { return int(w >> 50) }
 // the defaults shown.
 type RingConfig struct {
 	// Cells is the number of cells, a power of two from 16 to 1<<24
-	// (default 16384). A record occupies ceil((len+8)/CellSize) cells.
+	// (default 8192).
 	Cells int
 	// CellSize is the bytes per cell, a power of two from 64 to 4096
-	// (default 64).
+	// (default 256). A record of n bytes takes one cell when n <=
+	// CellSize-16, and one more for each further CellSize-8 bytes.
 	CellSize int
 	// MaxRecord is the largest record accepted, in bytes (default 64 KiB,
 	// or less when a quarter of the ring holds less). A record may span at
-	// most a quarter of the ring and 16384 cells.
+	// most a quarter of the ring and 16384 cells. A batch push claims up to
+	// MaxRecord's worth of cells at once.
 	MaxRecord int
 	// MaxOwners bounds how many processes can have the ring open at once,
 	// 2 to 16383 (default 256).
@@ -118,7 +123,7 @@ type RingConfig struct {
 
 // DefaultRingConfig returns the defaults.
 func DefaultRingConfig() RingConfig {
-	return RingConfig{Cells: 16384, CellSize: 64, MaxRecord: 64 << 10, MaxOwners: 256, ReclaimAfter: 2 * time.Second}
+	return RingConfig{Cells: 8192, CellSize: 256, MaxRecord: 64 << 10, MaxOwners: 256, ReclaimAfter: 2 * time.Second}
 }
 
 func (c RingConfig) withDefaults() RingConfig {
@@ -132,8 +137,8 @@ func (c RingConfig) withDefaults() RingConfig {
 	if c.MaxRecord == 0 {
 		// 64 KiB, or the most a quarter of a smaller ring can hold.
 		c.MaxRecord = d.MaxRecord
-		if isPow2(c.Cells) && isPow2(c.CellSize) {
-			c.MaxRecord = min(c.MaxRecord, min(c.Cells/4, maxCellsPerRecord)*c.CellSize-recordHeader)
+		if isPow2(c.Cells) && isPow2(c.CellSize) && c.CellSize >= 64 {
+			c.MaxRecord = min(c.MaxRecord, min(c.Cells/4, maxCellsPerRecord)*(c.CellSize-wordSize)-wordSize)
 		}
 	}
 	if c.MaxOwners == 0 {
@@ -151,9 +156,8 @@ func isPow2(n int) bool { return n > 0 && n&(n-1) == 0 }
 type ringGeometry struct {
 	RingConfig
 	cellShift int
-	recCells  int // cells of the largest record
+	recCells  int // cells of the largest record, and of the largest claim
 	ownersOff int
-	wordsOff  int
 	dataOff   int
 	bodySize  int
 }
@@ -178,17 +182,26 @@ func (c RingConfig) geometry() (ringGeometry, error) {
 	for 1<<g.cellShift < c.CellSize {
 		g.cellShift++
 	}
-	g.recCells = (c.MaxRecord + recordHeader + c.CellSize - 1) >> g.cellShift
+	g.recCells = g.cellsFor(c.MaxRecord)
 	if g.recCells > c.Cells/4 || g.recCells > maxCellsPerRecord {
 		return bad("MaxRecord %d needs %d cells of %d bytes: at most %d allowed with %d cells",
 			c.MaxRecord, g.recCells, c.CellSize, min(c.Cells/4, maxCellsPerRecord), c.Cells)
 	}
 	g.ownersOff = ringHdrSize
-	g.wordsOff = roundUp(g.ownersOff+c.MaxOwners*ownerSize, 128)
-	g.dataOff = roundUp(g.wordsOff+c.Cells*8, pageSize)
+	g.dataOff = roundUp(g.ownersOff+c.MaxOwners*ownerSize, pageSize)
 	g.bodySize = g.dataOff + c.Cells*c.CellSize
 	if uint64(g.bodySize)+HeaderSize > uint64(MaxSegmentSize) {
 		return bad("of %d bytes exceeds the %d-byte segment limit", g.bodySize, uint64(MaxSegmentSize))
 	}
 	return g, nil
+}
+
+// cellsFor returns the cells a record of n bytes occupies.
+func (g *ringGeometry) cellsFor(n int) int {
+	first := g.CellSize - firstHeader
+	if n <= first {
+		return 1
+	}
+	more := g.CellSize - wordSize
+	return 1 + (n-first+more-1)/more
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,8 +24,9 @@ func newTestRing(t testing.TB, d *Dir, cfg RingConfig) *Ring {
 
 func TestRingPushPopSizes(t *testing.T) {
 	d := openTestDir(t)
-	r := newTestRing(t, d, RingConfig{Cells: 256, CellSize: 64, MaxRecord: 4000})
-	for _, size := range []int{0, 1, 55, 56, 57, 63, 64, 120, 121, 1000, 4000} {
+	r := newTestRing(t, d, RingConfig{Cells: 256, CellSize: 64})
+	// 48 bytes fit the first cell, each further cell holds 56.
+	for _, size := range []int{0, 1, 47, 48, 49, 104, 105, 1000, r.MaxRecord()} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			rec := bytes.Repeat([]byte{byte(size)}, size)
 			for lap := 0; lap < 20; lap++ { // many laps: wrap and padding
@@ -63,8 +65,8 @@ func TestRingTooLarge(t *testing.T) {
 
 func TestRingFullAndDeadline(t *testing.T) {
 	d := openTestDir(t)
-	r := newTestRing(t, d, RingConfig{Cells: 16, CellSize: 64, MaxRecord: 56})
-	rec := make([]byte, 56) // one cell each
+	r := newTestRing(t, d, RingConfig{Cells: 16, CellSize: 64, MaxRecord: 48})
+	rec := make([]byte, 48) // one cell each
 	for i := 0; i < 16; i++ {
 		if err := r.TryPush(rec); err != nil {
 			t.Fatalf("push %d: %v", i, err)
@@ -260,5 +262,54 @@ func TestRingConcurrentInProcess(t *testing.T) {
 	}
 	if st.Pushed != producers*perProducer || st.Popped != st.Pushed || st.Len != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// PushBatch keeps order and delivers each record once, across claims of
+// many sizes and the ring's wrap-around.
+func TestRingPushBatch(t *testing.T) {
+	d := openTestDir(t)
+	r := newTestRing(t, d, RingConfig{Cells: 128, CellSize: 64})
+	rng := rand.New(rand.NewPCG(3, 4))
+	next, got := 0, 0
+	for round := 0; round < 300; round++ {
+		var batch [][]byte
+		for range 1 + rng.IntN(40) {
+			batch = append(batch, makeRecord(1, uint32(next), rng.IntN(300)))
+			next++
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		done := make(chan error, 1)
+		go func() {
+			n, err := r.PushBatch(ctx, batch)
+			if err == nil && n != len(batch) {
+				err = fmt.Errorf("pushed %d of %d", n, len(batch))
+			}
+			done <- err
+		}()
+		for got < next {
+			_, err := r.PopBatch(ctx, 1+rng.IntN(20), func(rec []byte) {
+				_, s, err := checkRecord(rec)
+				if err != nil || int(s) != got {
+					t.Fatalf("record %d: seq %d, %v", got, s, err)
+				}
+				got++
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	big := make([][]byte, 3)
+	big[1] = make([]byte, r.MaxRecord()+1)
+	if _, err := r.PushBatch(context.Background(), big); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "record 1") {
+		t.Fatalf("batch with an oversized record: %v", err)
+	}
+	if n := r.Len(); n != 0 {
+		t.Fatalf("oversized batch pushed %d records", n)
 	}
 }

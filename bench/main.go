@@ -1,0 +1,90 @@
+// Command bench measures shmactor between real processes.
+//
+//	go run ./bench ring [-json] [-quick]
+//
+// Each subcommand starts its peer processes by re-executing its own binary,
+// measures the bare limits of the machine and the shmactor path in the same
+// run, and prints p50/p99/p999 latencies, msgs/s and the ratio of each
+// figure to its bare limit. With -json it prints one JSON object per result
+// instead of a table.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// childEnv selects a peer role when the binary is re-executed.
+const childEnv = "SHMACTOR_BENCH_CHILD"
+
+var subcommands = map[string]func(args []string) error{
+	"ring": runRing,
+}
+
+var childRoles = map[string]func() error{}
+
+func main() {
+	if role := os.Getenv(childEnv); role != "" {
+		fn, ok := childRoles[role]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "bench: unknown child role %q\n", role)
+			os.Exit(2)
+		}
+		if err := fn(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench child %s: %v\n", role, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) < 2 || subcommands[os.Args[1]] == nil {
+		usage()
+		os.Exit(2)
+	}
+	if err := subcommands[os.Args[1]](os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	var names []string
+	for n := range subcommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(os.Stderr, "usage: bench {%s} [-json] [-quick]\n", strings.Join(names, "|"))
+}
+
+// commonFlags are the flags every subcommand takes.
+type commonFlags struct {
+	json  bool
+	quick bool
+	runs  int
+}
+
+func parseFlags(name string, args []string, extra func(*flag.FlagSet)) (commonFlags, error) {
+	var c commonFlags
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.BoolVar(&c.json, "json", false, "print one JSON object per result")
+	fs.BoolVar(&c.quick, "quick", false, "fewer iterations (a smoke run, not a measurement)")
+	fs.IntVar(&c.runs, "runs", 3, "repeat each throughput measurement this many times and report the median")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.runs < 1 {
+		return c, fmt.Errorf("%s: -runs %d: want at least 1", name, c.runs)
+	}
+	if c.quick {
+		c.runs = 1
+	}
+	if fs.NArg() != 0 {
+		return c, fmt.Errorf("%s: unexpected arguments %q", name, fs.Args())
+	}
+	return c, nil
+}

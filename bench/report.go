@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// result is one measured figure.
+type result struct {
+	Bench   string  `json:"bench"`
+	Name    string  `json:"name"`
+	Size    int     `json:"size"`
+	N       int     `json:"n"`
+	P50     float64 `json:"p50_ns,omitempty"`
+	P99     float64 `json:"p99_ns,omitempty"`
+	P999    float64 `json:"p999_ns,omitempty"`
+	Rate    float64 `json:"msgs_per_sec,omitempty"`
+	Ratio   float64 `json:"ratio,omitempty"`
+	RatioTo string  `json:"ratio_to,omitempty"`
+}
+
+// latency fills the percentiles of r from samples.
+func (r *result) latency(samples []time.Duration) {
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	at := func(q float64) float64 {
+		return float64(samples[min(int(q*float64(len(samples))), len(samples)-1)])
+	}
+	r.N = len(samples)
+	r.P50, r.P99, r.P999 = at(0.50), at(0.99), at(0.999)
+	var total time.Duration
+	for _, s := range samples {
+		total += s
+	}
+	r.Rate = float64(len(samples)) / total.Seconds()
+}
+
+type reporter struct {
+	json    bool
+	results []result
+}
+
+func (rp *reporter) header(title string) {
+	if rp.json {
+		return
+	}
+	fmt.Printf("%s\n%s\n\n", title, machine())
+	fmt.Printf("%-44s %7s %10s %10s %10s %12s  %s\n", "benchmark", "size", "p50", "p99", "p999", "msgs/s", "ratio")
+}
+
+func (rp *reporter) add(r result) {
+	rp.results = append(rp.results, r)
+	if rp.json {
+		b, _ := json.Marshal(r)
+		fmt.Println(string(b))
+		return
+	}
+	lat := func(ns float64) string {
+		if ns == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fµs", ns/1000)
+	}
+	ratio := ""
+	if r.RatioTo != "" {
+		ratio = fmt.Sprintf("%.2fx %s", r.Ratio, r.RatioTo)
+	}
+	fmt.Printf("%-44s %7s %10s %10s %10s %12s  %s\n", r.Name, size(r.Size), lat(r.P50), lat(r.P99), lat(r.P999), rate(r.Rate), ratio)
+}
+
+func size(n int) string {
+	switch {
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}
+
+func rate(r float64) string {
+	switch {
+	case r == 0:
+		return "-"
+	case r >= 1e6:
+		return fmt.Sprintf("%.2fM", r/1e6)
+	case r >= 1e3:
+		return fmt.Sprintf("%.1fk", r/1e3)
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+// machine describes where the figures were measured.
+func machine() string {
+	cpu := "unknown CPU"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	return fmt.Sprintf("%s/%s, %d CPUs (%s), %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpu, runtime.Version())
+}
+
+// median runs a throughput measurement runs times and returns the run with
+// the median rate: shared machines are noisy, and one run can be far off.
+func median(runs int, measure func() (result, error)) (result, error) {
+	var rs []result
+	for range runs {
+		r, err := measure()
+		if err != nil {
+			return r, err
+		}
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Rate < rs[j].Rate })
+	return rs[len(rs)/2], nil
+}
