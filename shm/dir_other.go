@@ -22,6 +22,7 @@ func (*dirSys) close() error                           { return nil }
 func (*dirSys) create(string, int64) (*fileSys, error) { return nil, ErrUnsupported }
 func (*dirSys) open(string) (*fileSys, int64, error)   { return nil, 0, ErrUnsupported }
 func (*dirSys) remove(string) error                    { return ErrUnsupported }
+func (*dirSys) size(string) (int64, error)             { return 0, ErrUnsupported }
 func (*dirSys) publish(string, string) error           { return ErrUnsupported }
 func (*dirSys) list() ([]string, error)                { return nil, ErrUnsupported }
 func (*dirSys) openLock(string) (*fileSys, error)      { return nil, ErrUnsupported }

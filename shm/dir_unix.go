@@ -325,6 +325,15 @@ func (s *dirSys) checkFile(f *fileSys) (int64, error) {
 
 func (s *dirSys) remove(name string) error { return unix.Unlinkat(s.fd, name, 0) }
 
+// size returns the current size of a file in the directory.
+func (s *dirSys) size(name string) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(s.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
+
 // publish gives a prepared file its final name without replacing anything
 // that is already there (link fails with EEXIST), then drops the
 // temporary name.
@@ -372,14 +381,6 @@ func (f *fileSys) close() error {
 	err := unix.Close(f.fd)
 	f.fd = -1
 	return err
-}
-
-func (f *fileSys) size() (int64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil {
-		return 0, err
-	}
-	return st.Size, nil
 }
 
 func (f *fileSys) write(b []byte) error {

@@ -129,6 +129,15 @@ func (s *dirSys) open(name string) (*fileSys, int64, error) {
 
 func (s *dirSys) remove(name string) error { return os.Remove(s.join(name)) }
 
+// size returns the current size of a file in the directory.
+func (s *dirSys) size(name string) (int64, error) {
+	fi, err := os.Lstat(s.join(name))
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
 func (s *dirSys) publish(tmp, name string) error {
 	from, _ := windows.UTF16PtrFromString(s.join(tmp))
 	to, _ := windows.UTF16PtrFromString(s.join(name))

@@ -2,7 +2,9 @@ package shm
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // Faults. A peer (or anyone with write access to the namespace) can
@@ -24,6 +26,17 @@ func (s *Segment) guard(errp *error, old bool) {
 		if lo, hi := addrRange(s.mem); f.Addr() >= lo && f.Addr() < hi {
 			s.broken.Store(true)
 			*errp = fmt.Errorf("%w: segment %s at offset %d (file truncated or unmapped?)", ErrFault, s.path(), f.Addr()-lo)
+			return
+		}
+	}
+	// Some environments (qemu's user-mode emulation, for one) deliver
+	// SIGBUS without the faulting address, and the runtime reports a nil
+	// dereference. If the file is verifiably shorter than our mapping, the
+	// fault is ours.
+	if re, ok := r.(runtime.Error); ok && strings.Contains(re.Error(), "invalid memory address") {
+		if size, err := s.dir.sys.size(s.name); err == nil && size < int64(len(s.mem)) {
+			s.broken.Store(true)
+			*errp = fmt.Errorf("%w: segment %s truncated to %d bytes under a %d-byte mapping", ErrFault, s.path(), size, len(s.mem))
 			return
 		}
 	}

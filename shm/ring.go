@@ -170,7 +170,7 @@ func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
 	}
 	r.spin.Store(int64(DefaultSpin))
 	scratch := g.recCells * g.CellSize
-	r.scratch.New = func() any { b := make([]byte, 0, scratch); return &b }
+	r.scratch.New = func() any { return &popScratch{buf: make([]byte, 0, scratch)} }
 	if r.lease, err = d.acquireLease(); err != nil {
 		return nil, err
 	}
@@ -574,8 +574,8 @@ func (r *Ring) PopBatch(ctx context.Context, max int, fn func(rec []byte)) (n in
 		return 0, err
 	}
 	defer r.seg.guard(&err, faultOn())
-	bp := r.scratch.Get().(*[]byte)
-	defer r.scratch.Put(bp)
+	sc := r.scratch.Get().(*popScratch)
+	defer r.scratch.Put(sc)
 	t, _, err := r.take(false, max)
 	if err == errAgain {
 		err = r.await(ctx, true, func(slow bool) (bool, error) {
@@ -590,7 +590,7 @@ func (r *Ring) PopBatch(ctx context.Context, max int, fn func(rec []byte)) (n in
 	}
 	for err == nil {
 		var k int
-		k, err = r.copySpan(bp, t, fn)
+		k, err = r.copySpan(sc, t, fn)
 		n += k
 		if err != nil || n >= max {
 			break
@@ -754,16 +754,22 @@ func (r *Ring) copyOne(dst []byte, t taken) ([]byte, error) {
 	return dst, nil
 }
 
+// popScratch is PopBatch's per-call buffer: the records of a span, copied
+// out of shared memory, and their lengths.
+type popScratch struct {
+	buf  []byte
+	lens []int
+}
+
 // copySpan copies the records of a taken span into the scratch buffer,
 // releases the cells, then hands the records to fn: fn may take its time
 // without holding up producers.
-func (r *Ring) copySpan(bp *[]byte, t taken, fn func([]byte)) (int, error) {
+func (r *Ring) copySpan(sc *popScratch, t taken, fn func([]byte)) (int, error) {
 	if hookTaken != nil {
 		hookTaken()
 	}
-	var lens [64]int
-	ls := lens[:0]
-	buf := (*bp)[:0]
+	ls := sc.lens[:0]
+	buf := sc.buf[:0]
 	var err error
 	for c, i := t.idx, 0; i < t.k; i++ {
 		n := t.first
@@ -780,7 +786,7 @@ func (r *Ring) copySpan(bp *[]byte, t taken, fn func([]byte)) (int, error) {
 		c += n
 	}
 	r.release(t.idx, t.seq, t.n)
-	*bp = buf
+	sc.buf, sc.lens = buf, ls
 	atomic.AddUint64(&r.my[oPopped], uint64(len(ls)))
 	if err != nil {
 		atomic.AddUint64(&r.my[oCorrupt], uint64(t.k-len(ls)))

@@ -57,3 +57,31 @@ func BenchmarkRingBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*256)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkAtomicCost measures one atomic operation on a word of mapped
+// memory, uncontended: the unit cost behind the ring's per-record budget.
+func BenchmarkAtomicCost(b *testing.B) {
+	d := openTestDir(b)
+	s, err := d.CreateSegment("atomics", KindUser, 64, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	w, _ := s.Word64(0)
+	var sink uint64
+	for _, c := range []struct {
+		name string
+		op   func()
+	}{
+		{"load", func() { sink += w.Load() }},
+		{"store", func() { w.Store(sink); sink++ }},
+		{"add", func() { w.Add(1) }},
+		{"cas", func() { v := w.Load(); w.CompareAndSwap(v, v+1) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				c.op()
+			}
+		})
+	}
+}
