@@ -24,6 +24,26 @@ func init() {
 		fmt.Println("lease", l.ID(), l.PID(), l.StartTime())
 		select {}
 	}
+	helpers["doorbell-waiter"] = func() error {
+		d, err := OpenDir(os.Getenv(envDir), nil)
+		if err != nil {
+			return err
+		}
+		s, err := d.OpenSegment("bell", KindUser)
+		if err != nil {
+			return err
+		}
+		db, _ := s.Doorbell(0)
+		w, _ := s.Word32(64)
+		fmt.Println("waiting")
+		for start := time.Now(); time.Since(start) < time.Minute; {
+			if db.Wait(func() (bool, time.Duration) { return w.Load() != 0, time.Minute }) {
+				break
+			}
+		}
+		fmt.Println("woke", w.Load())
+		return nil
+	}
 	helpers["word-waiter"] = func() error {
 		d, err := OpenDir(os.Getenv(envDir), nil)
 		if err != nil {
@@ -151,5 +171,44 @@ func TestDirClosed(t *testing.T) {
 	}
 	if err := d.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// A doorbell rung in one process wakes a waiter parked in another, and a
+// ring with no announced sleeper does not count as one.
+func TestDoorbellAcrossProcesses(t *testing.T) {
+	d := openTestDir(t)
+	s, err := d.CreateSegment("bell", KindUser, 128, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := s.Doorbell(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Doorbell(3); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("misaligned doorbell: %v", err)
+	}
+	w, _ := s.Word32(64)
+	p := testproc.Start(t, "doorbell-waiter", envDir+"="+d.Path())
+	p.Expect(t, "waiting", time.Minute)
+	for deadline := time.Now().Add(time.Minute); db.Sleepers() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("waiter never announced itself")
+		}
+	}
+	w.Store(9)
+	start := time.Now()
+	db.Ring(1)
+	if got := p.Expect(t, "woke", 30*time.Second); got != "9" {
+		t.Fatalf("waiter saw %s, want 9", got)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("waiter took %v to wake", took)
+	}
+	p.Wait(time.Minute)
+	if n := db.Sleepers(); n != 0 {
+		t.Fatalf("%d sleepers left after the waiter woke", n)
 	}
 }

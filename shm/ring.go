@@ -33,7 +33,8 @@ type Ring struct {
 	g     ringGeometry
 
 	hdr    []uint64
-	hdr32  []uint32
+	cons   Doorbell // consumers wait here for records
+	prod   Doorbell // producers wait here for room
 	owners []uint64
 	data   []byte   // the cells
 	cw     []uint64 // the cells as words; cell i's word is cw[i*stride]
@@ -160,7 +161,6 @@ func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
 		dir:    d,
 		g:      g,
 		hdr:    h,
-		hdr32:  u32s(body[:ringHdrSize]),
 		owners: u64s(body[g.ownersOff : g.ownersOff+g.MaxOwners*ownerSize]),
 		data:   data,
 		cw:     u64s(data),
@@ -168,6 +168,8 @@ func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
 		mask:   uint64(g.Cells - 1),
 		cells:  uint32(g.Cells),
 	}
+	r.cons, _ = seg.Doorbell(rhConsDoor)
+	r.prod, _ = seg.Doorbell(rhProdDoor)
 	r.spin.Store(int64(DefaultSpin))
 	scratch := g.recCells * g.CellSize
 	r.scratch.New = func() any { return &popScratch{buf: make([]byte, 0, scratch)} }
@@ -183,19 +185,18 @@ func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
 	// unreachable. Every operation keeps it reachable until it returns
 	// (its deferred fault guard refers to it), so no operation can run on
 	// memory that is gone, without any per-operation reference counting.
-	runtime.AddCleanup(seg, detach, &detacher{m: seg.m, mem: seg.mem, hdr32: r.hdr32, retired: r.retired(), my: r.my, dir: d})
+	runtime.AddCleanup(seg, detach, &detacher{m: seg.m, cons: r.cons, prod: r.prod, retired: r.retired(), my: r.my, dir: d})
 	return r, nil
 }
 
 // detacher holds what a ring handle's cleanup needs; it must not refer to
 // the Segment or the Ring.
 type detacher struct {
-	m       *mapping
-	mem     []byte
-	hdr32   []uint32
-	retired []uint64
-	my      []uint64
-	dir     *Dir
+	m          *mapping
+	cons, prod Doorbell
+	retired    []uint64
+	my         []uint64
+	dir        *Dir
 }
 
 // detach folds the handle's counters into the ring, frees its owner entry,
@@ -205,7 +206,7 @@ func detach(d *detacher) {
 		defer func() { recover() }() // a truncated segment: nothing left to tidy
 		old := debug.SetPanicOnFault(true)
 		defer debug.SetPanicOnFault(old)
-		retireInto(d.my, d.retired, d.hdr32)
+		retireInto(d.my, d.retired, d.cons, d.prod)
 		atomic.StoreUint64(&d.my[oLease], 0)
 	}()
 	d.m.unmap()
@@ -445,10 +446,7 @@ func (r *Ring) tryPush(recs [][]byte) (int, int, error) {
 			return 0, 0, fmt.Errorf("shm: push to %s: %w (stalled longer than %v)", r.path(), ErrReclaimed, r.g.ReclaimAfter)
 		}
 		atomic.AddUint64(&r.my[oPushed], uint64(k))
-		if atomic.LoadUint32(&r.hdr32[rhConsSleep/4]) != 0 {
-			atomic.AddUint32(&r.hdr32[rhConsSeq/4], 1)
-			wake32(&r.hdr32[rhConsSeq/4], 1)
-		}
+		r.cons.Ring(1)
 		return k, 0, nil
 	}
 	return 0, 0, errAgain
@@ -807,14 +805,7 @@ func (r *Ring) release(idx int, seq uint32, n int) {
 		r.cw[(idx+j)*r.stride] = freeWord(next + uint32(j))
 	}
 	atomic.StoreUint64(r.word(idx), freeWord(next))
-	r.wakeProducers()
-}
-
-func (r *Ring) wakeProducers() {
-	if atomic.LoadUint32(&r.hdr32[rhProdSleep/4]) != 0 {
-		atomic.AddUint32(&r.hdr32[rhProdSeq/4], 1)
-		wake32(&r.hdr32[rhProdSeq/4], 1<<30)
-	}
+	r.prod.Ring(1 << 30)
 }
 
 // passQuarantineC moves the head over a quarantined slot that producers
@@ -937,7 +928,7 @@ func (r *Ring) returnQuarantine(idx int, w uint64) {
 			nw = freeWord(s)
 		}
 		if atomic.CompareAndSwapUint64(r.word(idx), w, nw) {
-			r.wakeProducers()
+			r.prod.Ring(1 << 30)
 			return
 		}
 		w = atomic.LoadUint64(r.word(idx))
@@ -990,9 +981,9 @@ func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool)
 			}
 		}
 	}
-	seq, sleep, park := &r.hdr32[rhProdSeq/4], &r.hdr32[rhProdSleep/4], &r.my[oParkP]
+	door, park := r.prod, &r.my[oParkP]
 	if consumer {
-		seq, sleep, park = &r.hdr32[rhConsSeq/4], &r.hdr32[rhConsSleep/4], &r.my[oParkC]
+		door, park = r.cons, &r.my[oParkC]
 	}
 	var stop func() bool
 	defer func() {
@@ -1007,22 +998,6 @@ func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool)
 		if ctx.Err() != nil {
 			return errAgain
 		}
-		s := atomic.LoadUint32(seq)
-		atomic.AddUint32(sleep, 1) // announce, then re-check: a producer that
-		atomic.AddUint64(park, 1)  // commits after this sees us and wakes us
-		hurry, err := attempt(true)
-		if err != errAgain {
-			atomic.AddUint64(park, ^uint64(0))
-			atomic.AddUint32(sleep, ^uint32(0))
-			return err
-		}
-		timeout := parkMax
-		if hurry {
-			timeout = parkHurry
-		}
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = min(timeout, time.Until(dl))
-		}
 		if stop == nil && ctx.Done() != nil {
 			// The callback may run after this call has returned; it
 			// refers to the ring, which keeps the mapping alive.
@@ -1035,9 +1010,26 @@ func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool)
 				r.wakeAll()
 			})
 		}
-		wait32(seq, s, timeout)
+		var err error
+		// The owner entry counts our parked goroutines, so that a reaper
+		// can take them off the sleeper count if this process dies.
+		atomic.AddUint64(park, 1)
+		door.Wait(func() (bool, time.Duration) {
+			var hurry bool
+			hurry, err = attempt(true)
+			timeout := parkMax
+			if hurry {
+				timeout = parkHurry
+			}
+			if dl, ok := ctx.Deadline(); ok {
+				timeout = min(timeout, time.Until(dl))
+			}
+			return err != errAgain, timeout
+		})
 		atomic.AddUint64(park, ^uint64(0))
-		atomic.AddUint32(sleep, ^uint32(0))
+		if err != errAgain {
+			return err
+		}
 	}
 }
 
@@ -1061,10 +1053,8 @@ var relaxSink atomic.Int32
 // wakeAll wakes every parked producer and consumer of the ring, in every
 // process; they re-check and park again if there is nothing for them.
 func (r *Ring) wakeAll() {
-	for _, off := range []int{rhConsSeq, rhProdSeq} {
-		atomic.AddUint32(&r.hdr32[off/4], 1)
-		wake32(&r.hdr32[off/4], 1<<30)
-	}
+	r.cons.RingAlways(1 << 30)
+	r.prod.RingAlways(1 << 30)
 }
 
 // ---- owners ----
@@ -1152,23 +1142,16 @@ func (r *Ring) sweep(i int) {
 
 // retire folds an owner entry's counters into the ring totals and removes
 // its parked goroutines from the doorbells' sleeper counts.
-func (r *Ring) retire(e []uint64) { retireInto(e, r.retired(), r.hdr32) }
+func (r *Ring) retire(e []uint64) { retireInto(e, r.retired(), r.cons, r.prod) }
 
-func retireInto(e, ret []uint64, hdr32 []uint32) {
+func retireInto(e, ret []uint64, cons, prod Doorbell) {
 	for k := range nCounters {
 		if v := atomic.SwapUint64(&e[oCounters+k], 0); v != 0 {
 			atomic.AddUint64(&ret[k], v)
 		}
 	}
-	for _, p := range [...]struct{ park, sleep int }{{oParkC, rhConsSleep}, {oParkP, rhProdSleep}} {
-		k := atomic.SwapUint64(&e[p.park], 0)
-		for sl := &hdr32[p.sleep/4]; k != 0; {
-			old := atomic.LoadUint32(sl)
-			if atomic.CompareAndSwapUint32(sl, old, old-uint32(min(uint64(old), k))) {
-				break
-			}
-		}
-	}
+	cons.forget(atomic.SwapUint64(&e[oParkC], 0))
+	prod.forget(atomic.SwapUint64(&e[oParkP], 0))
 }
 
 // ---- stats and close ----

@@ -33,10 +33,8 @@ const (
 	rhDataOff   = 48
 	rhTail      = 128
 	rhHead      = 256
-	rhConsSeq   = 384
-	rhConsSleep = 388
-	rhProdSeq   = 512
-	rhProdSleep = 516
+	rhConsDoor  = 384
+	rhProdDoor  = 512
 	rhRetired   = 640
 	ringHdrSize = 1024
 	ownerSize   = 128
