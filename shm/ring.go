@@ -370,7 +370,8 @@ func (r *Ring) tryPush(recs [][]byte) (int, int, error) {
 		}
 		if st := wState(w); st != stFree {
 			if st == stQuarantined && !wFlag(w) {
-				if err := r.passQuarantineP(idx, pos, w); err != nil {
+				// Mark that producers have passed it this lap.
+				if err := r.passQuarantine(idx, pos, w, w|1<<35, tail); err != nil {
 					return 0, 0, err
 				}
 				continue
@@ -465,9 +466,10 @@ func (r *Ring) copyIn(idx int, rec []byte) {
 	}
 }
 
-// passQuarantineP moves the tail over a quarantined slot, marking that
-// producers have passed it, or returns the slot if its owner is dead.
-func (r *Ring) passQuarantineP(idx int, pos uint64, w uint64) error {
+// passQuarantine moves a position (the tail for producers, the head for
+// consumers) over a quarantined slot, after changing the slot's word to
+// next; or, if the slot's owner is dead, returns the slot instead.
+func (r *Ring) passQuarantine(idx int, pos, w, next uint64, at *uint64) error {
 	n, err := r.cellsOf(idx, w)
 	if err != nil {
 		return err
@@ -476,8 +478,8 @@ func (r *Ring) passQuarantineP(idx int, pos uint64, w uint64) error {
 		r.returnQuarantine(idx, w)
 		return nil
 	}
-	if atomic.CompareAndSwapUint64(r.word(idx), w, w|1<<35) {
-		atomic.CompareAndSwapUint64(r.tail(), pos, pos+uint64(n))
+	if atomic.CompareAndSwapUint64(r.word(idx), w, next) {
+		atomic.CompareAndSwapUint64(at, pos, pos+uint64(n))
 	}
 	return nil
 }
@@ -678,7 +680,9 @@ func (r *Ring) take(slow bool, max int) (taken, bool, error) {
 				if !wFlag(w) {
 					return taken{}, false, errAgain // producers have not got here yet
 				}
-				if err := r.passQuarantineC(idx, pos, w); err != nil {
+				// Re-arm it for the next lap's producers.
+				next := mkWord(uint32(pos)+r.cells, stQuarantined, false, wN(w), wOwner(w))
+				if err := r.passQuarantine(idx, pos, w, next, head); err != nil {
 					return taken{}, false, err
 				}
 				continue
@@ -774,6 +778,12 @@ func (r *Ring) copySpan(sc *popScratch, t taken, fn func([]byte)) (int, error) {
 		if i > 0 {
 			n = wN(r.cw[c*r.stride])
 		}
+		// The words were checked when the span was taken, but shared
+		// memory can change under us: keep every record inside the span.
+		if c+n > t.idx+t.n {
+			err = r.corrupt("record at cell %d spans %d cells, past its span's end at %d", c, n, t.idx+t.n)
+			break
+		}
 		l, e := r.recordAt(c, n)
 		if e != nil {
 			err = e
@@ -806,24 +816,6 @@ func (r *Ring) release(idx int, seq uint32, n int) {
 	}
 	atomic.StoreUint64(r.word(idx), freeWord(next))
 	r.prod.Ring(1 << 30)
-}
-
-// passQuarantineC moves the head over a quarantined slot that producers
-// have passed, re-arming it for the next lap, or returns the slot when its
-// owner is dead.
-func (r *Ring) passQuarantineC(idx int, pos uint64, w uint64) error {
-	n, err := r.cellsOf(idx, w)
-	if err != nil {
-		return err
-	}
-	if r.ownerDead(wOwner(w)) {
-		r.returnQuarantine(idx, w)
-		return nil
-	}
-	if atomic.CompareAndSwapUint64(r.word(idx), w, mkWord(uint32(pos)+r.cells, stQuarantined, false, n, wOwner(w))) {
-		atomic.CompareAndSwapUint64(r.head(), pos, pos+uint64(n))
-	}
-	return nil
 }
 
 // ---- stalls and dead owners ----
