@@ -75,6 +75,8 @@ func (rp *reporter) add(r result) {
 
 func size(n int) string {
 	switch {
+	case n == 0:
+		return "-"
 	case n >= 1<<10 && n%(1<<10) == 0:
 		return fmt.Sprintf("%d KiB", n>>10)
 	default:

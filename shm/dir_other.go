@@ -2,6 +2,8 @@
 
 package shm
 
+import "time"
+
 // Platforms without mmap support in golang.org/x/sys: everything builds
 // and every operation returns ErrUnsupported.
 
@@ -22,6 +24,7 @@ func (*dirSys) close() error                           { return nil }
 func (*dirSys) create(string, int64) (*fileSys, error) { return nil, ErrUnsupported }
 func (*dirSys) open(string) (*fileSys, int64, error)   { return nil, 0, ErrUnsupported }
 func (*dirSys) remove(string) error                    { return ErrUnsupported }
+func (*dirSys) age(string) (time.Duration, error)      { return 0, ErrUnsupported }
 func (*dirSys) size(string) (int64, error)             { return 0, ErrUnsupported }
 func (*dirSys) publish(string, string) error           { return ErrUnsupported }
 func (*dirSys) list() ([]string, error)                { return nil, ErrUnsupported }

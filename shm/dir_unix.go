@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -324,6 +325,16 @@ func (s *dirSys) checkFile(f *fileSys) (int64, error) {
 }
 
 func (s *dirSys) remove(name string) error { return unix.Unlinkat(s.fd, name, 0) }
+
+// age returns how long ago a file in the directory was last modified.
+func (s *dirSys) age(name string) (time.Duration, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(s.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return 0, err
+	}
+	sec, nsec := st.Mtim.Unix()
+	return time.Since(time.Unix(sec, nsec)), nil
+}
 
 // size returns the current size of a file in the directory.
 func (s *dirSys) size(name string) (int64, error) {

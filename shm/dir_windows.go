@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -128,6 +129,15 @@ func (s *dirSys) open(name string) (*fileSys, int64, error) {
 }
 
 func (s *dirSys) remove(name string) error { return os.Remove(s.join(name)) }
+
+// age returns how long ago a file in the directory was last modified.
+func (s *dirSys) age(name string) (time.Duration, error) {
+	fi, err := os.Lstat(s.join(name))
+	if err != nil {
+		return 0, err
+	}
+	return time.Since(fi.ModTime()), nil
+}
 
 // size returns the current size of a file in the directory.
 func (s *dirSys) size(name string) (int64, error) {

@@ -46,3 +46,12 @@ func (s *Segment) guard(errp *error, old bool) {
 // faultOn is a shorthand for debug.SetPanicOnFault(true), so call sites
 // read `defer s.guard(&err, faultOn())`.
 func faultOn() bool { return debug.SetPanicOnFault(true) }
+
+// Do runs fn with faults inside the segment's mapping turned into
+// ErrFault: code outside this package that reads or writes Body or the
+// segment's words directly runs it under Do, so a segment truncated under
+// it returns an error instead of killing the process.
+func (s *Segment) Do(fn func() error) (err error) {
+	defer s.guard(&err, faultOn())
+	return fn()
+}

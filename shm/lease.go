@@ -3,7 +3,6 @@ package shm
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -102,9 +101,7 @@ func (d *Dir) newLease() (*Lease, error) {
 	start, _ := procStartTime(pid)
 	for range 8 {
 		id := randomID()
-		var rb [8]byte
-		rand.Read(rb[:])
-		tmp := tmpPrefix + hex.EncodeToString(rb[:])
+		tmp := d.tmpName()
 		f, err := d.sys.create(tmp, 0)
 		if err != nil {
 			return nil, err

@@ -1,9 +1,7 @@
 package shm
 
 import (
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -85,9 +83,7 @@ func (d *Dir) CreateSegment(name string, kind Kind, bodySize int, init func(body
 		return nil, fmt.Errorf("shm: create %s: %w", filepath.Join(d.path, name), ErrExist)
 	}
 	size := HeaderSize + roundUp(bodySize, pageSize)
-	var rb [8]byte
-	rand.Read(rb[:])
-	tmp := tmpPrefix + hex.EncodeToString(rb[:])
+	tmp := d.tmpName()
 	f, err := d.sys.create(tmp, int64(size))
 	if err != nil {
 		return nil, err

@@ -1,0 +1,548 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmactor/shmactor/shm"
+)
+
+// Options configures Join. The zero value joins a private namespace under
+// the default root.
+type Options struct {
+	// Root is the directory namespaces live in: by default
+	// shm.DefaultRoot() (/dev/shm/shmactor-<uid> on Linux), or, for a group
+	// namespace, shmactor-group-<group> beside it.
+	Root string
+	// Group makes a group namespace, shared by the members of this group
+	// (a name or numeric id): directories 0770, files 0660.
+	Group string
+	// Prepare, if set, is called with the node's id after the node's lease
+	// is taken and before its record is published, to fill in what peers
+	// need: keys, certificate, inbox, meta. ID, PID, Start and Joined are
+	// set by Join.
+	Prepare func(id uint64) (*Node, error)
+	// ReapInterval is how often the namespace's reaper checks whether
+	// nodes are alive (default 200ms). One node at a time is the reaper.
+	ReapInterval time.Duration
+	// Logger receives the registry's rare log lines (reaped nodes,
+	// malformed records); nil discards them.
+	Logger *slog.Logger
+}
+
+// Event is a change in the namespace, as seen by a watcher.
+type Event struct {
+	Kind  EventKind
+	Node  Node  // NodeJoined, NodeLeft: the node; otherwise zero
+	Entry Entry // NameAdded, NameRemoved: the name
+}
+
+// EventKind says what changed.
+type EventKind int
+
+// Event kinds.
+const (
+	NodeJoined EventKind = iota + 1
+	NodeLeft
+	NameAdded
+	NameRemoved
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case NodeJoined:
+		return "node joined"
+	case NodeLeft:
+		return "node left"
+	case NameAdded:
+		return "name added"
+	case NameRemoved:
+		return "name removed"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Registry is a process's membership of a namespace: its node, the names
+// it holds, and a view of every node and name in the namespace that a
+// watcher goroutine keeps current. It is safe for concurrent use.
+type Registry struct {
+	ns       string
+	dir      *shm.Dir
+	cl       *changelog
+	id       uint64
+	self     Node
+	log      *slog.Logger
+	interval time.Duration
+
+	reapMu     sync.Mutex
+	reapLock   *shm.Lock // serializes reaping in the namespace
+	reaperLock *shm.Lock // held by the node that probes the others
+	isReaper   bool
+
+	mu     sync.RWMutex
+	nodes  map[uint64]*Node
+	excl   map[string]Entry
+	shared map[string]map[uint64]Entry
+	seen   uint64 // changelog generation the view reflects
+
+	own      sync.Mutex
+	mine     map[string]bool // exclusive names this node holds
+	mySubs   map[string]bool // shared names this node holds
+	wmu      sync.Mutex
+	watchers map[int]func(Event)
+	nextW    int
+
+	closed atomic.Bool
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+const (
+	defaultReapInterval = 200 * time.Millisecond
+	reaperRetry         = 250 * time.Millisecond // a non-reaper tries to become one this often
+	rescanEvery         = 10 * time.Second       // full rescan, as a safety net
+	reapLockTimeout     = 5 * time.Second
+	staleTemp           = time.Minute
+)
+
+// Join joins (creating it if needed) the namespace ns: it takes this
+// process's lease in the namespace directory, reaps whatever crashed
+// processes left behind, publishes this node's record and starts watching.
+func Join(ns string, opts *Options) (r *Registry, err error) {
+	if err := ValidNamespace(ns); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	path, err := namespacePath(ns, opts)
+	if err != nil {
+		return nil, err
+	}
+	d, err := shm.OpenDir(path, &shm.DirOptions{Create: true, Group: opts.Group})
+	if err != nil {
+		return nil, fmt.Errorf("registry: join %s: %w", ns, err)
+	}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	lease, err := d.Lease()
+	if err != nil {
+		return nil, fmt.Errorf("registry: join %s: %w", ns, err)
+	}
+	cl, err := openChangelog(d)
+	if err != nil {
+		return nil, err
+	}
+	r = &Registry{
+		ns: ns, dir: d, cl: cl, id: lease.ID(), log: opts.Logger, interval: opts.ReapInterval,
+		nodes: map[uint64]*Node{}, excl: map[string]Entry{}, shared: map[string]map[uint64]Entry{},
+		mine: map[string]bool{}, mySubs: map[string]bool{}, watchers: map[int]func(Event){},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.interval <= 0 {
+		r.interval = defaultReapInterval
+	}
+	if r.reapLock, err = d.OpenLock(reapLockName); err != nil {
+		return nil, err
+	}
+	if r.reaperLock, err = d.OpenLock(reaperLockName); err != nil {
+		return nil, err
+	}
+	if _, err := r.Reap(); err != nil {
+		r.log.Warn("registry: reaping at join failed", "namespace", ns, "err", err)
+	}
+	node := &Node{}
+	if opts.Prepare != nil {
+		if node, err = opts.Prepare(r.id); err != nil {
+			return nil, fmt.Errorf("registry: join %s: prepare: %w", ns, err)
+		}
+		if node == nil {
+			node = &Node{}
+		}
+	}
+	node.ID, node.PID, node.Start, node.Joined = r.id, lease.PID(), lease.StartTime(), time.Now()
+	rec, err := MarshalNode(node)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.WriteFile(nodeFile(r.id), rec); err != nil {
+		return nil, fmt.Errorf("registry: join %s: publish node: %w", ns, err)
+	}
+	r.self = *node
+	r.cl.log(nodeFile(r.id))
+	r.rescan()
+	go r.watch()
+	return r, nil
+}
+
+// namespacePath returns where namespace ns lives.
+func namespacePath(ns string, o *Options) (string, error) {
+	root := o.Root
+	if root == "" {
+		def, err := shm.DefaultRoot()
+		if err != nil {
+			return "", fmt.Errorf("registry: %w", err)
+		}
+		root = def
+		if o.Group != "" {
+			g := o.Group
+			if grp, err := user.LookupGroup(g); err == nil {
+				g = grp.Name
+			}
+			if ValidNamespace(g) != nil {
+				return "", fmt.Errorf("%w: group %q cannot name a directory", ErrInvalidName, o.Group)
+			}
+			root = filepath.Join(filepath.Dir(def), "shmactor-group-"+g)
+		}
+	}
+	return filepath.Join(root, ns), nil
+}
+
+// ID returns this node's id.
+func (r *Registry) ID() uint64 { return r.id }
+
+// Self returns this node's published record.
+func (r *Registry) Self() Node { return r.self }
+
+// Namespace returns the namespace's name.
+func (r *Registry) Namespace() string { return r.ns }
+
+// Dir returns the namespace directory, for the segments of the layers
+// above (which should name them with NodeFile so that reaping finds them).
+func (r *Registry) Dir() *shm.Dir { return r.dir }
+
+func (r *Registry) checkOpen() error {
+	if r.closed.Load() {
+		return fmt.Errorf("registry: namespace %s: %w", r.ns, ErrClosed)
+	}
+	return nil
+}
+
+// ---- names ----
+
+// Register claims name for this node, with target (the actor id it
+// stands for). Exactly one of several nodes racing for a name wins; the
+// others get a *NameTakenError naming the holder. A name held by a dead
+// node is reaped and taken.
+func (r *Registry) Register(name, target string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if len(target) > maxField {
+		return fmt.Errorf("%w: target of %d bytes, at most %d", ErrInvalidName, len(target), maxField)
+	}
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	e := Entry{Name: name, Node: r.id, Target: target, Registered: time.Now()}
+	file := exclusiveFile(name)
+	for attempt := 0; ; attempt++ {
+		err := r.dir.WriteFile(file, marshalEntry(&e))
+		if err == nil {
+			r.own.Lock()
+			r.mine[name] = true
+			r.own.Unlock()
+			r.changed(file)
+			return nil
+		}
+		if !errors.Is(err, shm.ErrExist) {
+			return fmt.Errorf("registry: register %q: %w", name, err)
+		}
+		holder, herr := r.readEntry(file)
+		switch {
+		case herr != nil && errors.Is(herr, ErrNotFound):
+			continue // released meanwhile: try again
+		case herr != nil:
+			// A record nobody can read blocks the name: the reaper
+			// removes it; meanwhile the name is not ours.
+			return fmt.Errorf("registry: register %q: %w", name, herr)
+		case holder.Node == r.id:
+			return &NameTakenError{Name: name, Holder: r.id, Self: true}
+		case attempt < 2 && !r.alive(holder.Node):
+			if _, err := r.Reap(); err != nil {
+				return fmt.Errorf("registry: register %q: reaping holder %016x: %w", name, holder.Node, err)
+			}
+			continue
+		}
+		return &NameTakenError{Name: name, Holder: holder.Node}
+	}
+}
+
+// Unregister releases a name this node holds.
+func (r *Registry) Unregister(name string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	file := exclusiveFile(name)
+	e, err := r.readEntry(file)
+	if err != nil {
+		return fmt.Errorf("registry: unregister %q: %w", name, err)
+	}
+	if e.Node != r.id {
+		return fmt.Errorf("registry: unregister %q: %w (node %016x)", name, ErrNotOwner, e.Node)
+	}
+	if err := r.dir.Remove(file); err != nil && !errors.Is(err, shm.ErrNotFound) {
+		return fmt.Errorf("registry: unregister %q: %w", name, err)
+	}
+	r.own.Lock()
+	delete(r.mine, name)
+	r.own.Unlock()
+	r.changed(file)
+	return nil
+}
+
+// Subscribe adds this node as a holder of the shared name (a topic
+// subscription, a queue group): many nodes may hold one shared name.
+// Subscribing again is harmless.
+func (r *Registry) Subscribe(name, target string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if len(target) > maxField {
+		return fmt.Errorf("%w: target of %d bytes, at most %d", ErrInvalidName, len(target), maxField)
+	}
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	file := sharedFile(name, r.id)
+	e := Entry{Name: name, Shared: true, Node: r.id, Target: target, Registered: time.Now()}
+	if err := r.dir.WriteFile(file, marshalEntry(&e)); err != nil && !errors.Is(err, shm.ErrExist) {
+		return fmt.Errorf("registry: subscribe %q: %w", name, err)
+	}
+	r.own.Lock()
+	r.mySubs[name] = true
+	r.own.Unlock()
+	r.changed(file)
+	return nil
+}
+
+// Unsubscribe removes this node as a holder of the shared name.
+func (r *Registry) Unsubscribe(name string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	file := sharedFile(name, r.id)
+	if err := r.dir.Remove(file); err != nil {
+		if errors.Is(err, shm.ErrNotFound) {
+			return fmt.Errorf("registry: unsubscribe %q: %w", name, ErrNotFound)
+		}
+		return fmt.Errorf("registry: unsubscribe %q: %w", name, err)
+	}
+	r.own.Lock()
+	delete(r.mySubs, name)
+	r.own.Unlock()
+	r.changed(file)
+	return nil
+}
+
+// changed logs a change and applies it to this node's view at once.
+func (r *Registry) changed(file string) {
+	if err := r.cl.log(file); err != nil {
+		r.log.Warn("registry: changelog", "err", err)
+	}
+	r.refresh(file)
+}
+
+// Lookup returns the holder of an exclusive name, from the cached view; a
+// name registered an instant ago and not yet seen is read from disk.
+func (r *Registry) Lookup(name string) (Entry, error) {
+	r.mu.RLock()
+	e, ok := r.excl[name]
+	r.mu.RUnlock()
+	if ok {
+		return e, nil
+	}
+	if err := ValidName(name); err != nil {
+		return Entry{}, err
+	}
+	ep, err := r.readEntry(exclusiveFile(name))
+	if err != nil {
+		return Entry{}, fmt.Errorf("registry: lookup %q: %w", name, err)
+	}
+	return *ep, nil
+}
+
+// Holders returns the nodes holding a shared name, from the cached view.
+func (r *Registry) Holders(name string) []Entry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Entry, 0, len(r.shared[name]))
+	for _, e := range r.shared[name] {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return compareID(a.Node, b.Node) })
+	return out
+}
+
+func compareID(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Names returns every exclusive name in the cached view, sorted.
+func (r *Registry) Names() []Entry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := slices.Collect(maps.Values(r.excl))
+	slices.SortFunc(out, func(a, b Entry) int { return compareStr(a.Name, b.Name) })
+	return out
+}
+
+// SharedNames returns every shared name with at least one holder, sorted.
+func (r *Registry) SharedNames() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := slices.Collect(maps.Keys(r.shared))
+	slices.Sort(out)
+	return out
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Node returns a node's record, from the cached view or from disk.
+func (r *Registry) Node(id uint64) (Node, error) {
+	r.mu.RLock()
+	n, ok := r.nodes[id]
+	r.mu.RUnlock()
+	if ok {
+		return *n, nil
+	}
+	np, err := r.readNode(id)
+	if err != nil {
+		return Node{}, err
+	}
+	return *np, nil
+}
+
+// Nodes returns every node in the cached view, this one included.
+func (r *Registry) Nodes() []Node {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Node, 0, len(r.nodes))
+	for _, n := range r.nodes {
+		out = append(out, *n)
+	}
+	slices.SortFunc(out, func(a, b Node) int { return compareID(a.ID, b.ID) })
+	return out
+}
+
+// Generation returns the changelog generation this node's view reflects;
+// it grows with every change in the namespace.
+func (r *Registry) Generation() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.seen
+}
+
+// Watch calls fn for every change this node sees from now on, in order,
+// from the registry's watcher goroutine: fn must not block for long. The
+// returned function stops the calls.
+func (r *Registry) Watch(fn func(Event)) (stop func()) {
+	r.wmu.Lock()
+	id := r.nextW
+	r.nextW++
+	r.watchers[id] = fn
+	r.wmu.Unlock()
+	return func() {
+		r.wmu.Lock()
+		delete(r.watchers, id)
+		r.wmu.Unlock()
+	}
+}
+
+func (r *Registry) emit(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	r.wmu.Lock()
+	fns := slices.Collect(maps.Values(r.watchers))
+	r.wmu.Unlock()
+	for _, ev := range evs {
+		for _, fn := range fns {
+			fn(ev)
+		}
+	}
+}
+
+// ---- reading records ----
+
+func (r *Registry) readEntry(file string) (*Entry, error) {
+	b, err := r.dir.ReadFile(file, maxRecord)
+	if err != nil {
+		if errors.Is(err, shm.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, file)
+		}
+		return nil, err
+	}
+	e, err := parseEntry(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(r.dir.Path(), file), err)
+	}
+	return e, nil
+}
+
+func (r *Registry) readNode(id uint64) (*Node, error) {
+	b, err := r.dir.ReadFile(nodeFile(id), maxRecord)
+	if err != nil {
+		if errors.Is(err, shm.ErrNotFound) {
+			return nil, fmt.Errorf("registry: node %016x: %w", id, ErrNotFound)
+		}
+		return nil, err
+	}
+	n, err := ParseNode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(r.dir.Path(), nodeFile(id)), err)
+	}
+	if n.ID != id {
+		return nil, fmt.Errorf("%s: %w: record says node %016x", filepath.Join(r.dir.Path(), nodeFile(id)), ErrBadRecord, n.ID)
+	}
+	return n, nil
+}
+
+// alive reports whether node id is alive; when in doubt it says yes, so
+// nothing is reaped on a guess.
+func (r *Registry) alive(id uint64) bool {
+	if id == r.id {
+		return true
+	}
+	pid, start := 0, uint64(0)
+	if n, err := r.Node(id); err == nil {
+		pid, start = n.PID, n.Start
+	}
+	ok, err := r.dir.Alive(id, pid, start)
+	return ok || err != nil
+}
