@@ -26,11 +26,12 @@ type Options struct {
 	// Group makes a group namespace, shared by the members of this group
 	// (a name or numeric id): directories 0770, files 0660.
 	Group string
-	// Prepare, if set, is called with the node's id after the node's lease
-	// is taken and before its record is published, to fill in what peers
+	// Prepare, if set, is called with the node's id and the namespace
+	// directory after the node's lease is taken and before its record is
+	// published, to create the node's segments and fill in what peers
 	// need: keys, certificate, inbox, meta. ID, PID, Start and Joined are
 	// set by Join.
-	Prepare func(id uint64) (*Node, error)
+	Prepare func(id uint64, dir *shm.Dir) (*Node, error)
 	// ReapInterval is how often the namespace's reaper checks whether
 	// nodes are alive (default 200ms). One node at a time is the reaper.
 	ReapInterval time.Duration
@@ -168,7 +169,7 @@ func Join(ns string, opts *Options) (r *Registry, err error) {
 	}
 	node := &Node{}
 	if opts.Prepare != nil {
-		if node, err = opts.Prepare(r.id); err != nil {
+		if node, err = opts.Prepare(r.id, d); err != nil {
 			return nil, fmt.Errorf("registry: join %s: prepare: %w", ns, err)
 		}
 		if node == nil {

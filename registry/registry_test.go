@@ -186,7 +186,7 @@ func TestViewsConverge(t *testing.T) {
 func TestCloseRemovesEverything(t *testing.T) {
 	root := testRoot(t)
 	a := join(t, root, "ns")
-	b, err := Join("ns", &Options{Root: root, Prepare: func(id uint64) (*Node, error) {
+	b, err := Join("ns", &Options{Root: root, Prepare: func(id uint64, _ *shm.Dir) (*Node, error) {
 		return &Node{Inbox: NodeFile("inbox", id), Epoch: 1, Meta: map[string]string{"k": "v"}}, nil
 	}})
 	if err != nil {

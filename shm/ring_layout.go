@@ -203,3 +203,13 @@ func (g *ringGeometry) cellsFor(n int) int {
 	more := g.CellSize - wordSize
 	return 1 + (n-first+more-1)/more
 }
+
+// ValidRingConfig applies the defaults to cfg and checks it, returning
+// the configuration a ring created with it would have.
+func ValidRingConfig(cfg RingConfig) (RingConfig, error) {
+	g, err := cfg.withDefaults().geometry()
+	if err != nil {
+		return RingConfig{}, err
+	}
+	return g.RingConfig, nil
+}

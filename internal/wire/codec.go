@@ -220,3 +220,43 @@ func Validate(b []byte) error {
 	}
 	return nil
 }
+
+// MaxMeta bounds the entries of a metadata map.
+const MaxMeta = 64
+
+// AppendStringMap appends m as a msgpack map of strings.
+func AppendStringMap(dst []byte, m map[string]string) []byte {
+	dst = appendMapHeader(dst, len(m))
+	for k, v := range m {
+		dst = appendStr(dst, k)
+		dst = appendStr(dst, v)
+	}
+	return dst
+}
+
+// StringMap decodes a msgpack map of strings (at most MaxMeta entries of
+// at most MaxString bytes) at the start of b and returns it with its
+// length.
+func (d *Decoder) StringMap(b []byte) (map[string]string, int, error) {
+	r := reader{b: b}
+	n, err := r.mapHeader("meta")
+	if err != nil {
+		return nil, 0, err
+	}
+	if n > MaxMeta {
+		return nil, 0, &FieldError{Field: "meta", Reason: fmt.Sprintf("%d entries, at most %d", n, MaxMeta), err: ErrTooLarge}
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k, err := r.str("meta", MaxString)
+		if err != nil {
+			return nil, 0, err
+		}
+		v, err := r.str("meta", MaxString)
+		if err != nil {
+			return nil, 0, err
+		}
+		m[d.intern(k)] = d.payloadString(v)
+	}
+	return m, r.off, nil
+}

@@ -19,6 +19,7 @@ const (
 	KindSystem  Kind = 2 // a system message (watch, terminated, stop, ...)
 	KindPublish Kind = 3 // a publication to a topic
 	KindControl Kind = 4 // a control message between nodes
+	KindBatch   Kind = 5 // a frame carrying one or more envelopes (see package mailbox)
 )
 
 func (k Kind) String() string {
@@ -31,6 +32,8 @@ func (k Kind) String() string {
 		return "publish"
 	case KindControl:
 		return "control"
+	case KindBatch:
+		return "batch"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -38,9 +41,15 @@ func (k Kind) String() string {
 // Flags qualify an envelope.
 type Flags uint8
 
-// FlagSealed marks an envelope whose payload is sealed (encrypted and
-// authenticated); without it the payload is plaintext.
-const FlagSealed Flags = 1
+// Flags.
+const (
+	// FlagSealed marks an envelope whose payload is sealed (encrypted and
+	// authenticated); without it the payload is plaintext.
+	FlagSealed Flags = 1
+	// FlagMeta marks an envelope whose payload is preceded by a map of
+	// string metadata (protoactor message headers): see AppendStringMap.
+	FlagMeta Flags = 2
+)
 
 // Limits on header fields.
 const (
@@ -112,7 +121,7 @@ func decodeHeader(b []byte, intern func(field int, b []byte) string) (Header, in
 	if err != nil {
 		return h, 0, err
 	}
-	if h.Kind = Kind(k); h.Kind < KindUser || h.Kind > KindControl {
+	if h.Kind = Kind(k); h.Kind < KindUser || h.Kind > KindBatch {
 		return h, 0, &FieldError{Field: "kind", Offset: r.off - 1, Reason: fmt.Sprintf("unknown kind %d", k), err: ErrMalformed}
 	}
 	f, err := r.uint("flags", math.MaxUint8)

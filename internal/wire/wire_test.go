@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -243,9 +244,30 @@ func TestValidate(t *testing.T) {
 }
 
 func TestKindString(t *testing.T) {
-	for k, want := range map[Kind]string{KindUser: "user", KindSystem: "system", KindPublish: "publish", KindControl: "control", 9: "kind(9)"} {
+	for k, want := range map[Kind]string{KindUser: "user", KindSystem: "system", KindPublish: "publish", KindControl: "control", KindBatch: "batch", 9: "kind(9)"} {
 		if k.String() != want {
 			t.Errorf("%d: %q", k, k.String())
 		}
+	}
+}
+
+func TestStringMap(t *testing.T) {
+	d := NewDecoder(NewRegistry())
+	for _, m := range []map[string]string{{}, {"trace": "abc", "": "empty key"}} {
+		b := AppendStringMap([]byte{}, m)
+		got, n, err := d.StringMap(append(b, 0xc0))
+		if err != nil || n != len(b) || !reflect.DeepEqual(got, m) {
+			t.Fatalf("round trip of %v: %v, %d, %v", m, got, n, err)
+		}
+	}
+	big := map[string]string{}
+	for i := range MaxMeta + 1 {
+		big[fmt.Sprint(i)] = ""
+	}
+	if _, _, err := d.StringMap(AppendStringMap(nil, big)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized map: %v", err)
+	}
+	if _, _, err := d.StringMap([]byte{0x81, 0x01, 0xa0}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("integer key: %v", err)
 	}
 }

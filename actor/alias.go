@@ -1,0 +1,69 @@
+package actor
+
+import (
+	proto "github.com/asynkron/protoactor-go/actor"
+)
+
+// Types re-exported from protoactor-go, so the common path needs only this
+// package. They are aliases: values mix freely with protoactor-go's own.
+type (
+	// PID identifies an actor, in this process or another.
+	PID = proto.PID
+	// Context is what an actor sees while it handles a message.
+	Context = proto.Context
+	// Props says how to create an actor.
+	Props = proto.Props
+	// Actor handles messages.
+	Actor = proto.Actor
+	// ReceiveFunc adapts a function to an Actor.
+	ReceiveFunc = proto.ReceiveFunc
+	// Producer makes an Actor.
+	Producer = proto.Producer
+	// Future is the pending answer of a request.
+	Future = proto.Future
+	// RootContext sends and spawns from outside any actor.
+	RootContext = proto.RootContext
+	// ActorSystem is protoactor-go's actor system, embedded in System.
+	ActorSystem = proto.ActorSystem
+	// MessageEnvelope carries a message with its sender and headers.
+	MessageEnvelope = proto.MessageEnvelope
+
+	// Lifecycle and system messages.
+	Started            = proto.Started
+	Stopping           = proto.Stopping
+	Stopped            = proto.Stopped
+	Restarting         = proto.Restarting
+	Terminated         = proto.Terminated
+	TerminatedReason   = proto.TerminatedReason
+	Watch              = proto.Watch
+	Unwatch            = proto.Unwatch
+	Stop               = proto.Stop
+	PoisonPill         = proto.PoisonPill
+	DeadLetterResponse = proto.DeadLetterResponse
+	DeadLetterEvent    = proto.DeadLetterEvent
+	ReceiveTimeout     = proto.ReceiveTimeout
+)
+
+// Why an actor terminated.
+const (
+	// TerminatedStopped: the actor stopped.
+	TerminatedStopped = proto.TerminatedReason_Stopped
+	// TerminatedNodeGone: the actor's node left or died.
+	TerminatedNodeGone = proto.TerminatedReason_AddressTerminated
+	// TerminatedNotFound: there was no such actor.
+	TerminatedNotFound = proto.TerminatedReason_NotFound
+)
+
+var (
+	// PropsFromFunc makes Props for an actor that is a function.
+	PropsFromFunc = proto.PropsFromFunc
+	// PropsFromProducer makes Props for actors made by a Producer.
+	PropsFromProducer = proto.PropsFromProducer
+	// NewPID makes a PID.
+	NewPID = proto.NewPID
+	// ErrTimeout is a future's error when no answer came in time.
+	ErrTimeout = proto.ErrTimeout
+	// ErrDeadLetter is a future's error when the request could not be
+	// delivered: no such actor, or its node is gone.
+	ErrDeadLetter = proto.ErrDeadLetter
+)

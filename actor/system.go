@@ -1,0 +1,461 @@
+package actor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	proto "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shmactor/shmactor/internal/seal"
+	"github.com/shmactor/shmactor/internal/wire"
+	"github.com/shmactor/shmactor/mailbox"
+	"github.com/shmactor/shmactor/registry"
+	"github.com/shmactor/shmactor/shm"
+)
+
+// System is a process's membership of a namespace: a protoactor-go actor
+// system (embedded: Root, ProcessRegistry, EventStream... are its) whose
+// PIDs reach actors in every process of the namespace through
+// shared-memory inboxes.
+//
+// A System is safe for concurrent use.
+type System struct {
+	*proto.ActorSystem
+
+	ns     string
+	id     uint64
+	addr   string // this node's PID address, "shm://<namespace>/<node>"
+	prefix string // "shm://<namespace>/"
+	reg    *registry.Registry
+	mb     *mailbox.Mailboxes
+	sealer *seal.Sealer
+	types  *wire.Registry
+	log    *slog.Logger
+	logT   throttle
+
+	rmu     sync.Mutex
+	remotes map[uint64]*remote
+
+	links     links // watches of remote actors, requests waiting on remote nodes
+	registrar *proto.PID
+	deadLettered,
+	undeliverable atomic.Uint64
+
+	stopWatch func()
+	closed    atomic.Bool
+}
+
+// addressPrefix is the scheme of PIDs of shmactor nodes.
+const addressPrefix = "shm://"
+
+// Join makes this process a node of namespace ns, creating the namespace
+// on first use: it joins the registry, creates this node's inbox, and
+// starts delivering messages from other nodes to local actors.
+func Join(ns string, opts ...Option) (s *System, err error) {
+	o := options{}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	s = &System{ns: ns, prefix: addressPrefix + ns + "/", types: wire.Default, remotes: map[uint64]*remote{}, log: o.logger}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.links.init()
+	cfg := proto.Configure(proto.WithLoggerFactory(func(*proto.ActorSystem) *slog.Logger {
+		return s.log.With("lib", "protoactor")
+	}))
+	s.ActorSystem = proto.NewActorSystemWithConfig(cfg)
+
+	keys, err := seal.NewKeyPair(1)
+	if err != nil {
+		return nil, err
+	}
+	var identity *seal.Identity
+	if o.identity != "" {
+		if identity, err = seal.LoadIdentity(o.identity); err != nil {
+			return nil, fmt.Errorf("shmactor: join %s: %w", ns, err)
+		}
+		defer identity.Wipe()
+	}
+	var trust *seal.TrustStore
+	if o.trust != "" {
+		if trust, err = seal.LoadTrustStore(o.trust); err != nil {
+			return nil, fmt.Errorf("shmactor: join %s: %w", ns, err)
+		}
+	}
+	mode := sealMode(o.plaintext)
+	prepare := func(id uint64, dir *shm.Dir) (*registry.Node, error) {
+		s.id = id
+		s.addr = s.prefix + fmt.Sprintf("%016x", id)
+		s.ProcessRegistry.Address = s.addr
+		s.sealer, err = seal.New(seal.Config{Namespace: ns, Node: id, Keys: keys, Identity: identity, Trust: trust, Plaintext: o.plaintext})
+		if err != nil {
+			return nil, err
+		}
+		s.mb, err = mailbox.Open(mailbox.Config{
+			Dir: dir, Self: id, Sealer: s.sealer, Types: s.types, Ring: o.inbox,
+			Policy: o.policy, Timeout: o.timeout, Spin: o.spin,
+			Inbox: s.inboxOf, Meet: s.meet, Handler: s.deliver, Logger: s.log,
+		})
+		if err != nil {
+			s.sealer.Close()
+			return nil, err
+		}
+		self := s.sealer.Self()
+		n := &registry.Node{PublicKey: self.Public, Epoch: self.Epoch, Inbox: s.mb.InboxName(), Meta: map[string]string{"seal": mode}}
+		if self.Cert != nil {
+			n.CertIdentity, n.CertSignature = self.Cert.Identity, self.Cert.Signature
+		}
+		return n, nil
+	}
+	s.reg, err = registry.Join(ns, &registry.Options{Root: o.root, Group: o.group, Prepare: prepare, Logger: s.log})
+	if err != nil {
+		if s.mb != nil {
+			s.mb.Close()
+		}
+		if s.sealer != nil {
+			s.sealer.Close()
+		}
+		s.ActorSystem.Shutdown()
+		return nil, err
+	}
+	s.ProcessRegistry.RegisterAddressResolver(s.resolve)
+	s.stopWatch = s.reg.Watch(s.onEvent)
+	for _, n := range s.reg.Nodes() {
+		if n.ID == s.id {
+			continue
+		}
+		if m := n.Meta["seal"]; m != mode {
+			s.Close()
+			return nil, fmt.Errorf("%w: node %016x of %s is %q, this node %q", ErrModeMismatch, n.ID, ns, m, mode)
+		}
+		s.meetNode(n)
+	}
+	s.registrar = s.Root.Spawn(proto.PropsFromFunc(s.registrarReceive))
+	return s, nil
+}
+
+func sealMode(plaintext bool) string {
+	if plaintext {
+		return "plaintext"
+	}
+	return "xchacha20poly1305"
+}
+
+// Namespace returns the namespace's name.
+func (s *System) Namespace() string { return s.ns }
+
+// NodeID returns this node's id in the namespace.
+func (s *System) NodeID() uint64 { return s.id }
+
+// Registry returns the namespace registry, for listing nodes and names.
+func (s *System) Registry() *registry.Registry { return s.reg }
+
+// nodeOf parses a PID address of this namespace.
+func (s *System) nodeOf(address string) (uint64, bool) {
+	h, ok := strings.CutPrefix(address, s.prefix)
+	if !ok || len(h) != 16 {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(h, 16, 64)
+	return id, err == nil
+}
+
+// NodeAddress returns the PID address of a node of this namespace.
+func (s *System) NodeAddress(node uint64) string { return s.prefix + fmt.Sprintf("%016x", node) }
+
+// resolve is the address resolver protoactor-go calls for PIDs that are
+// not local: PIDs of other nodes of this namespace get the node's Process.
+func (s *System) resolve(pid *proto.PID) (proto.Process, bool) {
+	node, ok := s.nodeOf(pid.Address)
+	if !ok || node == s.id {
+		return nil, false
+	}
+	return s.remote(node), true
+}
+
+func (s *System) remote(node uint64) *remote {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	r := s.remotes[node]
+	if r == nil {
+		r = &remote{sys: s, node: node}
+		s.remotes[node] = r
+	}
+	return r
+}
+
+func (s *System) inboxOf(node uint64) (string, error) {
+	n, err := s.reg.Node(node)
+	if err != nil {
+		return "", err
+	}
+	return n.Inbox, nil
+}
+
+// meet adds a node that has joined an instant ago to the sealer.
+func (s *System) meet(node uint64) bool {
+	n, err := s.reg.Node(node)
+	if err != nil {
+		return false
+	}
+	return s.meetNode(n) == nil
+}
+
+func (s *System) meetNode(n registry.Node) error {
+	p := seal.Peer{Node: n.ID, Public: n.PublicKey, Epoch: n.Epoch}
+	if n.CertIdentity != "" {
+		p.Cert = &seal.Cert{Identity: n.CertIdentity, Signature: n.CertSignature}
+	}
+	if err := s.sealer.AddPeer(p); err != nil {
+		s.warn("shmactor: peer refused", "node", fmt.Sprintf("%016x", n.ID), "err", err)
+		return err
+	}
+	return nil
+}
+
+// onEvent follows the namespace: peers that join are met, peers that leave
+// or die end their watches and pending requests.
+func (s *System) onEvent(ev registry.Event) {
+	switch ev.Kind {
+	case registry.NodeJoined:
+		if ev.Node.ID != s.id {
+			s.meetNode(ev.Node)
+		}
+	case registry.NodeLeft:
+		if ev.Node.ID != s.id {
+			s.nodeGone(ev.Node.ID)
+		}
+	}
+}
+
+// nodeGone ends everything that waited on a node that left or died: its
+// watchers get Terminated (reason: node gone), requests to it fail with
+// ErrDeadLetter, and sends to it fail at once.
+func (s *System) nodeGone(node uint64) {
+	s.rmu.Lock()
+	if r := s.remotes[node]; r != nil {
+		r.gone.Store(true)
+	}
+	s.rmu.Unlock()
+	s.mb.Gone(node)
+	s.sealer.RemovePeer(node)
+	watches, futures := s.links.drop(node)
+	who := s.NodeAddress(node)
+	for _, w := range watches {
+		s.terminated(w.watcher, proto.NewPID(who, w.watchee), proto.TerminatedReason_AddressTerminated)
+	}
+	for _, f := range futures {
+		if p, ok := s.ProcessRegistry.GetLocal(f); ok {
+			p.SendUserMessage(proto.NewPID(s.addr, f), &proto.DeadLetterResponse{Target: proto.NewPID(who, "")})
+		}
+	}
+}
+
+// terminated tells a local watcher that who has terminated.
+func (s *System) terminated(watcherID string, who *proto.PID, why proto.TerminatedReason) {
+	if p, ok := s.ProcessRegistry.GetLocal(watcherID); ok {
+		p.SendSystemMessage(proto.NewPID(s.addr, watcherID), &proto.Terminated{Who: who, Why: why})
+	}
+}
+
+// ---- receiving ----
+
+// deliver hands a message from another node to its local target, on the
+// inbox pump's goroutine.
+func (s *System) deliver(m *mailbox.Message) {
+	target := proto.NewPID(s.addr, m.Target)
+	proc, _ := s.ProcessRegistry.GetLocal(m.Target) // DeadLetter when absent
+	var sender *proto.PID
+	if m.SenderID != "" {
+		sender = proto.NewPID(m.SenderAddress, m.SenderID)
+		sender.RequestId = uint32(m.Corr)
+	}
+	if m.Err != nil {
+		// An unregistered type, or a payload that does not fit it: a dead
+		// letter here, and a DeadLetterResponse to a waiting requester.
+		s.deadLettered.Add(1)
+		s.warn("shmactor: undecodable message dead-lettered", "type", m.Type, "from", fmt.Sprintf("%016x", m.From), "to", m.Target, "err", m.Err)
+		s.EventStream.Publish(&proto.DeadLetterEvent{PID: target, Message: &Undecodable{Type: m.Type, Err: m.Err}, Sender: sender})
+		if sender != nil {
+			s.Root.Send(sender, &proto.DeadLetterResponse{Target: target})
+		}
+		return
+	}
+	switch m.Kind {
+	case wire.KindUser:
+		if strings.HasPrefix(m.Target, "future") {
+			s.links.answered(m.From, m.Target)
+		}
+		var msg any = m.Value
+		if sender != nil || len(m.Meta) > 0 {
+			env := &proto.MessageEnvelope{Message: m.Value, Sender: sender}
+			if len(m.Meta) > 0 {
+				env.Header = m.Meta
+			}
+			msg = env
+		}
+		proc.SendUserMessage(target, msg)
+	case wire.KindSystem:
+		if t, ok := m.Value.(*proto.Terminated); ok && t.Who != nil {
+			s.links.unwatch(m.From, m.Target, t.Who.Id)
+		}
+		proc.SendSystemMessage(target, m.Value)
+	default:
+		s.warn("shmactor: message of unexpected kind dropped", "kind", m.Kind, "from", fmt.Sprintf("%016x", m.From))
+	}
+}
+
+// Undecodable stands for a message that reached this node but could not
+// be decoded (typically: its type is not registered here). It is what
+// DeadLetterEvents carry for such messages.
+type Undecodable struct {
+	Type string // the sender's type name
+	Err  error
+}
+
+// ---- names ----
+
+// SpawnNamed spawns an actor under a name that any process of the
+// namespace can Lookup. The name is claimed in the registry first: if
+// another node holds it, SpawnNamed fails with an error wrapping
+// registry.ErrNameTaken that names the holder. The name is released when
+// the actor stops or the system closes.
+func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := s.reg.Register(name, name); err != nil {
+		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)
+	}
+	pid, err := s.Root.SpawnNamed(props, name)
+	if err != nil {
+		s.reg.Unregister(name)
+		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)
+	}
+	s.Root.Send(s.registrar, &keepName{pid: pid, name: name})
+	return pid, nil
+}
+
+// keepName asks the registrar to release name when pid stops.
+type keepName struct {
+	pid  *proto.PID
+	name string
+}
+
+func (s *System) registrarReceive(ctx proto.Context) {
+	switch m := ctx.Message().(type) {
+	case *keepName:
+		ctx.Watch(m.pid)
+		s.links.keep(m.pid.Id, m.name)
+	case *proto.Terminated:
+		if name, ok := s.links.release(m.Who.Id); ok && !s.closed.Load() {
+			if err := s.reg.Unregister(name); err != nil && !errors.Is(err, registry.ErrNotFound) {
+				s.warn("shmactor: releasing name", "name", name, "err", err)
+			}
+		}
+	}
+}
+
+// Lookup returns the PID of the actor registered under name, wherever it
+// runs. It is served from the registry's cached view.
+func (s *System) Lookup(name string) (*PID, error) {
+	e, err := s.reg.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("shmactor: lookup: %w", err)
+	}
+	return proto.NewPID(s.NodeAddress(e.Node), e.Target), nil
+}
+
+// ---- sending with errors ----
+
+// Send sends msg to pid, like Root.Send, but reports problems at once
+// instead of only as dead letters: an unregistered type, a message too
+// large for the receiver's inbox, a full inbox (per the back-pressure
+// policy), a node that is gone. Local PIDs are sent to directly, without
+// serialization.
+func (s *System) Send(pid *PID, msg any) error {
+	if node, ok := s.nodeOf(pid.Address); ok && node != s.id {
+		return s.remote(node).send(pid, msg, nil)
+	}
+	s.Root.Send(pid, msg)
+	return nil
+}
+
+// Request sends msg to pid and waits up to timeout for the answer. Like
+// Send, it reports an undeliverable request as an error at once.
+func (s *System) Request(pid *PID, msg any, timeout time.Duration) (any, error) {
+	if node, ok := s.nodeOf(pid.Address); ok && node != s.id {
+		if _, err := s.types.NameOf(msg); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUnregistered, err)
+		}
+	}
+	return s.Root.RequestFuture(pid, msg, timeout).Result()
+}
+
+// ---- stats, close ----
+
+// Stats counts a node's traffic.
+type Stats struct {
+	mailbox.Stats
+	// DeadLettered counts messages that reached this node and could not
+	// be decoded; Undeliverable counts messages this node could not send.
+	DeadLettered, Undeliverable uint64
+}
+
+// Stats returns the node's counters.
+func (s *System) Stats() Stats {
+	return Stats{Stats: s.mb.Stats(), DeadLettered: s.deadLettered.Load(), Undeliverable: s.undeliverable.Load()}
+}
+
+// Close leaves the namespace: it releases every name this node holds,
+// stops delivering messages from other nodes, and removes this node's
+// inbox and record; other nodes' watchers of this node's actors get
+// Terminated. Local actors are not stopped. Closing twice is harmless.
+func (s *System) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	err := s.mb.Close()
+	if e := s.reg.Close(); err == nil {
+		err = e
+	}
+	s.sealer.Close()
+	s.ActorSystem.Shutdown()
+	return err
+}
+
+func (s *System) warn(msg string, args ...any) {
+	if s.logT.allow() {
+		s.log.Warn(msg, args...)
+	}
+}
+
+// throttle allows 10 events a second.
+type throttle struct {
+	mu    sync.Mutex
+	start time.Time
+	n     int
+}
+
+func (t *throttle) allow() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := time.Now(); now.Sub(t.start) > time.Second {
+		t.start, t.n = now, 0
+	}
+	t.n++
+	return t.n <= 10
+}
