@@ -153,7 +153,14 @@ type Mailboxes struct {
 	done   chan struct{}
 }
 
-// peer is the sending side towards one node.
+// peer is the sending side towards one node. Sends to it are flat-
+// combined: each sender encodes its message, queues it, and either becomes
+// the flusher (when no flush is running) or waits for the running flusher
+// to push it. Only the flusher takes sequence numbers, seals and pushes,
+// one frame after another, so frames enter the ring in sequence order —
+// the receiver's replay window never sees a frame overtaken by thousands
+// of later ones — and messages queued during a flush share one frame and
+// one seal.
 type peer struct {
 	node uint64
 	once sync.Once
@@ -161,11 +168,28 @@ type peer struct {
 	err  error
 	ctx  context.Context // cancelled when the node is gone
 	gone context.CancelFunc
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	queue    []*item
+	spare    []*item
+	flushing bool
+	frame    []byte // the flusher's buffer
+}
+
+// item is one queued message: its encoded envelope (with its 4-byte
+// length) and, once flushed, its outcome.
+type item struct {
+	env    []byte
+	policy Policy
+	err    error
+	done   bool
 }
 
 type encoder struct {
 	enc *wire.Encoder
 	buf []byte
+	it  item
 }
 
 // Open creates this node's inbox and starts its pump.
@@ -223,6 +247,7 @@ func (mb *Mailboxes) peer(node uint64) (*peer, error) {
 	p := mb.peers[node]
 	if p == nil {
 		p = &peer{node: node}
+		p.cond.L = &p.mu
 		p.ctx, p.gone = context.WithCancel(context.Background())
 		mb.peers[node] = p
 	}
@@ -256,7 +281,9 @@ func (mb *Mailboxes) Send(node uint64, m *Outgoing) error {
 	return mb.SendPolicy(node, m, mb.cfg.Policy)
 }
 
-// SendPolicy sends one message to node with the given policy.
+// SendPolicy sends one message to node with the given policy. It returns
+// once the message is in the receiver's inbox, or with the reason it is
+// not.
 func (mb *Mailboxes) SendPolicy(node uint64, m *Outgoing, policy Policy) error {
 	if mb.closed.Load() {
 		return ErrClosed
@@ -267,37 +294,145 @@ func (mb *Mailboxes) SendPolicy(node uint64, m *Outgoing, policy Policy) error {
 	}
 	e := mb.pool.Get().(*encoder)
 	defer mb.pool.Put(e)
-	frame, err := mb.frame(e, node, p.ring.MaxRecord(), m)
+	env, err := mb.envelope(e, m)
 	if err != nil {
 		return err
 	}
-	if err := p.ring.TryPush(frame); err == nil {
-		mb.sent.Add(1)
+	if max := p.ring.MaxRecord() - mb.frameOverhead(); len(env) > max {
+		return fmt.Errorf("%w: a %T makes a %d-byte envelope, node %016x takes at most %d", ErrTooLarge, m.Value, len(env), node, max)
+	}
+	it := &e.it
+	*it = item{env: env, policy: policy}
+	p.mu.Lock()
+	p.queue = append(p.queue, it)
+	if p.flushing {
+		for !it.done {
+			p.cond.Wait()
+		}
+		p.mu.Unlock()
+		return it.err
+	}
+	p.flushing = true
+	for len(p.queue) > 0 {
+		batch := p.queue
+		p.queue = p.spare[:0]
+		p.mu.Unlock()
+		mb.flush(p, batch)
+		p.mu.Lock()
+		for _, b := range batch {
+			b.done = true
+		}
+		clear(batch)
+		p.spare = batch[:0]
+		p.cond.Broadcast()
+	}
+	p.flushing = false
+	p.mu.Unlock()
+	return it.err
+}
+
+// envelope encodes m's envelope, behind a 4-byte length, in e's buffer.
+func (mb *Mailboxes) envelope(e *encoder, m *Outgoing) ([]byte, error) {
+	name, err := mb.cfg.Types.NameOf(m.Value)
+	if err != nil {
+		return nil, err
+	}
+	b := append(e.buf[:0], 0, 0, 0, 0)
+	h := wire.Header{Kind: m.Kind, SenderAddress: m.SenderAddress, SenderID: m.SenderID, Target: m.Target, Corr: m.Corr, Type: name}
+	if len(m.Meta) > 0 {
+		h.Flags = wire.FlagMeta
+	}
+	b = wire.AppendHeader(b, &h)
+	if len(m.Meta) > 0 {
+		b = wire.AppendStringMap(b, m.Meta)
+	}
+	b, err = e.enc.AppendPayload(b, m.Value)
+	e.buf = b
+	if err != nil {
+		return nil, err
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b, nil
+}
+
+// maxOuterHeader bounds the encoded size of a frame's outer header.
+const maxOuterHeader = 48
+
+func (mb *Mailboxes) frameOverhead() int { return maxOuterHeader + mb.cfg.Sealer.Overhead() }
+
+// flush pushes queued envelopes to the peer, as few frames as fit, each
+// with the next sequence number, in order. A run of envelopes with one
+// policy shares a frame.
+func (mb *Mailboxes) flush(p *peer, items []*item) {
+	s := mb.cfg.Sealer
+	max := p.ring.MaxRecord()
+	for i := 0; i < len(items); {
+		policy := items[i].policy
+		seq, epoch, err := s.Next(p.node)
+		if err != nil {
+			for ; i < len(items); i++ {
+				items[i].err = err
+			}
+			return
+		}
+		oh := wire.Header{Kind: wire.KindBatch, From: mb.cfg.Self, To: p.node, Seq: seq, Epoch: epoch}
+		if !s.Plaintext() {
+			oh.Flags = wire.FlagSealed
+		}
+		b := wire.AppendHeader(p.frame[:0], &oh)
+		hl := len(b)
+		b = append(b, zeroNonce[:s.NonceSpace()]...)
+		j := i
+		for j < len(items) && items[j].policy == policy && (j == i || len(b)+len(items[j].env)+s.Overhead()-s.NonceSpace() <= max) {
+			b = append(b, items[j].env...)
+			j++
+		}
+		if b, err = s.Seal(b, hl, p.node); err == nil {
+			err = mb.push(p, b, policy)
+		}
+		p.frame = b
+		n := j - i
+		if err == nil {
+			mb.sent.Add(uint64(n))
+		}
+		for ; i < j; i++ {
+			items[i].err = err
+		}
+		switch {
+		case errors.Is(err, ErrDropped):
+			mb.dropped.Add(uint64(n))
+		case errors.Is(err, ErrFull):
+			mb.full.Add(uint64(n))
+		}
+	}
+}
+
+// push pushes one frame, applying the policy when the inbox is full.
+func (mb *Mailboxes) push(p *peer, frame []byte, policy Policy) error {
+	err := p.ring.TryPush(frame)
+	if err == nil {
 		return nil
-	} else if !errors.Is(err, shm.ErrFull) {
-		return mb.pushErr(node, err)
+	}
+	if !errors.Is(err, shm.ErrFull) {
+		return mb.pushErr(p.node, err)
 	}
 	switch policy {
 	case DropNewest:
-		mb.dropped.Add(1)
-		return fmt.Errorf("%w (node %016x)", ErrDropped, node)
+		return fmt.Errorf("%w (node %016x)", ErrDropped, p.node)
 	case FailFast:
-		mb.full.Add(1)
-		return fmt.Errorf("%w (node %016x)", ErrFull, node)
+		return fmt.Errorf("%w (node %016x)", ErrFull, p.node)
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, mb.cfg.Timeout)
 	defer cancel()
 	if err := p.ring.Push(ctx, frame); err != nil {
 		if p.ctx.Err() != nil {
-			return fmt.Errorf("%w: node %016x", ErrNodeGone, node)
+			return fmt.Errorf("%w: node %016x", ErrNodeGone, p.node)
 		}
 		if errors.Is(err, shm.ErrFull) {
-			mb.full.Add(1)
-			return fmt.Errorf("%w (node %016x, waited %v)", ErrFull, node, mb.cfg.Timeout)
+			return fmt.Errorf("%w (node %016x, waited %v)", ErrFull, p.node, mb.cfg.Timeout)
 		}
-		return mb.pushErr(node, err)
+		return mb.pushErr(p.node, err)
 	}
-	mb.sent.Add(1)
 	return nil
 }
 
@@ -309,50 +444,6 @@ func (mb *Mailboxes) pushErr(node uint64, err error) error {
 }
 
 var zeroNonce [seal.NonceSize]byte
-
-// frame builds and seals a frame carrying m, in e's buffer.
-func (mb *Mailboxes) frame(e *encoder, node uint64, max int, m *Outgoing) ([]byte, error) {
-	name, err := mb.cfg.Types.NameOf(m.Value)
-	if err != nil {
-		return nil, err
-	}
-	s := mb.cfg.Sealer
-	seq, epoch, err := s.Next(node)
-	if err != nil {
-		return nil, err
-	}
-	oh := wire.Header{Kind: wire.KindBatch, From: mb.cfg.Self, To: node, Seq: seq, Epoch: epoch}
-	if !s.Plaintext() {
-		oh.Flags = wire.FlagSealed
-	}
-	b := wire.AppendHeader(e.buf[:0], &oh)
-	hl := len(b)
-	b = append(b, zeroNonce[:s.NonceSpace()]...)
-	at := len(b)
-	b = append(b, 0, 0, 0, 0)
-	ih := wire.Header{Kind: m.Kind, SenderAddress: m.SenderAddress, SenderID: m.SenderID, Target: m.Target, Corr: m.Corr, Type: name}
-	if len(m.Meta) > 0 {
-		ih.Flags = wire.FlagMeta
-	}
-	b = wire.AppendHeader(b, &ih)
-	if len(m.Meta) > 0 {
-		b = wire.AppendStringMap(b, m.Meta)
-	}
-	if b, err = e.enc.AppendPayload(b, m.Value); err != nil {
-		e.buf = b
-		return nil, err
-	}
-	binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
-	if size := len(b) + s.Overhead() - s.NonceSpace(); size > max {
-		e.buf = b
-		return nil, fmt.Errorf("%w: a %T makes a %d-byte frame, node %016x takes at most %d", ErrTooLarge, m.Value, size, node, max)
-	}
-	if b, err = s.Seal(b, hl, node); err != nil {
-		return nil, err
-	}
-	e.buf = b
-	return b, nil
-}
 
 // ---- receiving ----
 
