@@ -141,6 +141,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		s.meetNode(n)
 	}
 	s.registrar = s.Root.Spawn(proto.PropsFromFunc(s.registrarReceive))
+	s.mb.Start() // only now: delivery needs the registry and the resolver
 	return s, nil
 }
 

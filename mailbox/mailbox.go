@@ -148,9 +148,10 @@ type Mailboxes struct {
 
 	sent, received, full, dropped, undecodable, rejected atomic.Uint64
 
-	closed atomic.Bool
-	stop   context.CancelFunc
-	done   chan struct{}
+	closed  atomic.Bool
+	started atomic.Bool
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // peer is the sending side towards one node. Sends to it are flat-
@@ -192,7 +193,7 @@ type encoder struct {
 	it  item
 }
 
-// Open creates this node's inbox and starts its pump.
+// Open creates this node's inbox. Messages wait in it until Start.
 func Open(cfg Config) (*Mailboxes, error) {
 	if cfg.Dir == nil || cfg.Sealer == nil || cfg.Types == nil || cfg.Inbox == nil || cfg.Handler == nil {
 		return nil, errors.New("mailbox: Config needs Dir, Sealer, Types, Inbox and Handler")
@@ -214,10 +215,20 @@ func Open(cfg Config) (*Mailboxes, error) {
 	}
 	mb.inbox = ring
 	mb.dec.Max = ring.MaxRecord()
+	mb.stop = func() {}
+	return mb, nil
+}
+
+// Start starts the pump that hands the inbox's messages to the handler.
+// Call it once whatever the handler needs is ready; messages that arrive
+// before wait in the inbox.
+func (mb *Mailboxes) Start() {
+	if !mb.started.CompareAndSwap(false, true) || mb.closed.Load() {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	mb.stop = cancel
 	go mb.pump(ctx)
-	return mb, nil
 }
 
 // InboxName returns the name of this node's inbox segment.
@@ -567,7 +578,9 @@ func (mb *Mailboxes) Close() error {
 	}
 	mb.stop()
 	err := mb.inbox.Close()
-	<-mb.done
+	if mb.started.Load() {
+		<-mb.done
+	}
 	mb.mu.Lock()
 	peers := mb.peers
 	mb.peers = map[uint64]*peer{}

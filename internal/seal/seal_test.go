@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/shmactor/shmactor/internal/wire"
@@ -445,4 +446,43 @@ func TestCloseWipes(t *testing.T) {
 		t.Fatalf("Next after Close: %v", err)
 	}
 	a.Close() // twice is harmless
+}
+
+// Adding the same peer from many goroutines at once keeps one peer state:
+// a sequence number handed out right after an add is never handed out
+// again because a concurrent add replaced the peer.
+func TestConcurrentAddPeer(t *testing.T) {
+	for range 50 {
+		a, b := newNode(t, "race", 1, false), newNode(t, "race", 2, false)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		seqs := map[uint64]int{}
+		start := make(chan struct{})
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if err := a.AddPeer(b.Self()); err != nil {
+					t.Error(err)
+					return
+				}
+				seq, _, err := a.Next(2)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seqs[seq]++
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for seq, n := range seqs {
+			if n > 1 {
+				t.Fatalf("sequence number %d handed out %d times", seq, n)
+			}
+		}
+	}
 }

@@ -140,9 +140,13 @@ func (s *Sealer) AddPeer(p Peer) error {
 			return err
 		}
 	}
-	s.mu.RLock()
+	// One critical section from the check to the insert: two goroutines
+	// adding the same new peer must not both create it, or the second
+	// would reset sequence numbers the first has handed out. Peers join
+	// rarely; holding the lock for the key derivation is cheap.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	old := s.peers[p.Node]
-	s.mu.RUnlock()
 	if old != nil && old.Public == p.Public && old.Epoch == p.Epoch {
 		return nil
 	}
@@ -159,12 +163,10 @@ func (s *Sealer) AddPeer(p Peer) error {
 			return err
 		}
 	}
-	s.mu.Lock()
-	if old := s.peers[p.Node]; old != nil {
+	if old != nil {
 		old.wipe()
 	}
 	s.peers[p.Node] = np
-	s.mu.Unlock()
 	return nil
 }
 
