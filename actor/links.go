@@ -11,6 +11,7 @@ type links struct {
 	watches map[uint64]map[watchKey]struct{}
 	futures map[uint64]map[string]struct{}
 	names   map[string]string // local actor id → registered name
+	cons    map[string]*queueConsumer
 }
 
 type watchKey struct {
@@ -22,6 +23,21 @@ func (l *links) init() {
 	l.watches = map[uint64]map[watchKey]struct{}{}
 	l.futures = map[uint64]map[string]struct{}{}
 	l.names = map[string]string{}
+	l.cons = map[string]*queueConsumer{}
+}
+
+func (l *links) keepConsumer(id string, qc *queueConsumer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cons[id] = qc
+}
+
+func (l *links) releaseConsumer(id string) *queueConsumer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	qc := l.cons[id]
+	delete(l.cons, id)
+	return qc
 }
 
 func (l *links) watch(node uint64, watcher, watchee string) {

@@ -44,6 +44,12 @@ type System struct {
 	remotes map[uint64]*remote
 
 	links     links // watches of remote actors, requests waiting on remote nodes
+	trust     *seal.TrustStore
+	qmu       sync.Mutex
+	queues    map[string]*queue
+	queueRing shm.RingConfig // geometry of queues this node creates
+	qlock     *shm.Lock      // the namespace's queue lock, once opened
+	qlockMu   sync.Mutex
 	registrar *proto.PID
 	deadLettered,
 	undeliverable atomic.Uint64
@@ -65,7 +71,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 			return nil, err
 		}
 	}
-	s = &System{ns: ns, prefix: addressPrefix + ns + "/", types: wire.Default, remotes: map[uint64]*remote{}, log: o.logger}
+	s = &System{ns: ns, prefix: addressPrefix + ns + "/", types: wire.Default, remotes: map[uint64]*remote{}, queues: map[string]*queue{}, log: o.logger, queueRing: o.inbox}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -92,6 +98,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 			return nil, fmt.Errorf("shmactor: join %s: %w", ns, err)
 		}
 	}
+	s.trust = trust
 	mode := sealMode(o.plaintext)
 	prepare := func(id uint64, dir *shm.Dir) (*registry.Node, error) {
 		s.id = id
@@ -177,6 +184,9 @@ func (s *System) NodeAddress(node uint64) string { return s.prefix + fmt.Sprintf
 // resolve is the address resolver protoactor-go calls for PIDs that are
 // not local: PIDs of other nodes of this namespace get the node's Process.
 func (s *System) resolve(pid *proto.PID) (proto.Process, bool) {
+	if pid.Address == s.prefix+queueNode {
+		return &queueProcess{sys: s, name: pid.Id}, true
+	}
 	node, ok := s.nodeOf(pid.Address)
 	if !ok || node == s.id {
 		return nil, false
@@ -196,6 +206,16 @@ func (s *System) remote(node uint64) *remote {
 }
 
 func (s *System) inboxOf(node uint64) (string, error) {
+	if node&(1<<63) != 0 { // a queue
+		s.qmu.Lock()
+		defer s.qmu.Unlock()
+		for _, q := range s.queues {
+			if q.id == node {
+				return q.ring, nil
+			}
+		}
+		return "", fmt.Errorf("shmactor: unknown queue %016x", node)
+	}
 	n, err := s.reg.Node(node)
 	if err != nil {
 		return "", err
@@ -306,6 +326,8 @@ func (s *System) deliver(m *mailbox.Message) {
 			msg = env
 		}
 		proc.SendUserMessage(target, msg)
+	case wire.KindControl:
+		s.control(m)
 	case wire.KindSystem:
 		if t, ok := m.Value.(*proto.Terminated); ok && t.Who != nil {
 			s.links.unwatch(m.From, m.Target, t.Who.Id)
@@ -358,7 +380,13 @@ func (s *System) registrarReceive(ctx proto.Context) {
 	case *keepName:
 		ctx.Watch(m.pid)
 		s.links.keep(m.pid.Id, m.name)
+	case *keepConsumer:
+		ctx.Watch(m.qc.pid)
+		s.links.keepConsumer(m.qc.pid.Id, m.qc)
 	case *proto.Terminated:
+		if qc := s.links.releaseConsumer(m.Who.Id); qc != nil {
+			s.stopConsumer(qc)
+		}
 		if name, ok := s.links.release(m.Who.Id); ok && !s.closed.Load() {
 			if err := s.reg.Unregister(name); err != nil && !errors.Is(err, registry.ErrNotFound) {
 				s.warn("shmactor: releasing name", "name", name, "err", err)
@@ -429,6 +457,7 @@ func (s *System) Close() error {
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}
+	s.closeQueues()
 	err := s.mb.Close()
 	if e := s.reg.Close(); err == nil {
 		err = e

@@ -118,6 +118,11 @@ type Outgoing struct {
 	Corr                    uint64
 	Meta                    map[string]string
 	Value                   any
+	// Alone sends the message in a frame of its own. Work queues need it:
+	// a consumer takes one frame at a time, so a frame of one message is
+	// what makes each message go to whichever consumer is free, and a
+	// consumer that dies loses only the message it was handling.
+	Alone bool
 }
 
 // Stats counts a node's traffic.
@@ -142,16 +147,15 @@ type Mailboxes struct {
 	peers map[uint64]*peer
 	pool  sync.Pool
 
-	dec  *wire.Decoder // the pump's
-	msg  Message       // reused for each delivery
-	logT throttle
+	in  *Consumer // the inbox's pump
+	ctr counters
 
+	closed atomic.Bool
+}
+
+type counters struct {
 	sent, received, full, dropped, undecodable, rejected atomic.Uint64
-
-	closed  atomic.Bool
-	started atomic.Bool
-	stop    context.CancelFunc
-	done    chan struct{}
+	logT                                                 throttle
 }
 
 // peer is the sending side towards one node. Sends to it are flat-
@@ -183,6 +187,7 @@ type peer struct {
 type item struct {
 	env    []byte
 	policy Policy
+	alone  bool
 	err    error
 	done   bool
 }
@@ -201,7 +206,7 @@ func Open(cfg Config) (*Mailboxes, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	mb := &Mailboxes{cfg: cfg, name: registry.NodeFile("inbox", cfg.Self), peers: map[uint64]*peer{}, log: cfg.Logger, dec: wire.NewDecoder(cfg.Types), done: make(chan struct{})}
+	mb := &Mailboxes{cfg: cfg, name: registry.NodeFile("inbox", cfg.Self), peers: map[uint64]*peer{}, log: cfg.Logger}
 	if mb.log == nil {
 		mb.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -214,8 +219,7 @@ func Open(cfg Config) (*Mailboxes, error) {
 		ring.SetSpin(cfg.Spin)
 	}
 	mb.inbox = ring
-	mb.dec.Max = ring.MaxRecord()
-	mb.stop = func() {}
+	mb.in = newConsumer(ring, cfg.Sealer, cfg.Types, cfg.Meet, cfg.Handler, 64, &mb.ctr, mb.log)
 	return mb, nil
 }
 
@@ -223,12 +227,9 @@ func Open(cfg Config) (*Mailboxes, error) {
 // Call it once whatever the handler needs is ready; messages that arrive
 // before wait in the inbox.
 func (mb *Mailboxes) Start() {
-	if !mb.started.CompareAndSwap(false, true) || mb.closed.Load() {
-		return
+	if !mb.closed.Load() {
+		mb.in.start()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mb.stop = cancel
-	go mb.pump(ctx)
 }
 
 // InboxName returns the name of this node's inbox segment.
@@ -313,7 +314,7 @@ func (mb *Mailboxes) SendPolicy(node uint64, m *Outgoing, policy Policy) error {
 		return fmt.Errorf("%w: a %T makes a %d-byte envelope, node %016x takes at most %d", ErrTooLarge, m.Value, len(env), node, max)
 	}
 	it := &e.it
-	*it = item{env: env, policy: policy}
+	*it = item{env: env, policy: policy, alone: m.Alone}
 	p.mu.Lock()
 	p.queue = append(p.queue, it)
 	if p.flushing {
@@ -373,7 +374,7 @@ func (mb *Mailboxes) frameOverhead() int { return maxOuterHeader + mb.cfg.Sealer
 
 // flush pushes queued envelopes to the peer, as few frames as fit, each
 // with the next sequence number, in order. A run of envelopes with one
-// policy shares a frame.
+// policy shares a frame, except those sent Alone.
 func (mb *Mailboxes) flush(p *peer, items []*item) {
 	s := mb.cfg.Sealer
 	max := p.ring.MaxRecord()
@@ -394,7 +395,7 @@ func (mb *Mailboxes) flush(p *peer, items []*item) {
 		hl := len(b)
 		b = append(b, zeroNonce[:s.NonceSpace()]...)
 		j := i
-		for j < len(items) && items[j].policy == policy && (j == i || len(b)+len(items[j].env)+s.Overhead()-s.NonceSpace() <= max) {
+		for j < len(items) && (j == i || items[j].policy == policy && !items[i].alone && !items[j].alone && len(b)+len(items[j].env)+s.Overhead()-s.NonceSpace() <= max) {
 			b = append(b, items[j].env...)
 			j++
 		}
@@ -404,16 +405,16 @@ func (mb *Mailboxes) flush(p *peer, items []*item) {
 		p.frame = b
 		n := j - i
 		if err == nil {
-			mb.sent.Add(uint64(n))
+			mb.ctr.sent.Add(uint64(n))
 		}
 		for ; i < j; i++ {
 			items[i].err = err
 		}
 		switch {
 		case errors.Is(err, ErrDropped):
-			mb.dropped.Add(uint64(n))
+			mb.ctr.dropped.Add(uint64(n))
 		case errors.Is(err, ErrFull):
-			mb.full.Add(uint64(n))
+			mb.ctr.full.Add(uint64(n))
 		}
 	}
 }
@@ -458,87 +459,131 @@ var zeroNonce [seal.NonceSize]byte
 
 // ---- receiving ----
 
-func (mb *Mailboxes) pump(ctx context.Context) {
-	defer close(mb.done)
+// Consumer is a pump that takes frames from a ring, opens them with a
+// sealer and hands their messages to a handler: a node's inbox, or its
+// share of a work queue.
+type Consumer struct {
+	ring    *shm.Ring
+	sealer  *seal.Sealer
+	dec     *wire.Decoder
+	meet    func(uint64) bool
+	handler func(*Message)
+	batch   int
+	msg     Message // reused for each delivery
+	ctr     *counters
+	log     *slog.Logger
+
+	started atomic.Bool
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+func newConsumer(ring *shm.Ring, s *seal.Sealer, types *wire.Registry, meet func(uint64) bool, handler func(*Message), batch int, ctr *counters, log *slog.Logger) *Consumer {
+	c := &Consumer{ring: ring, sealer: s, dec: wire.NewDecoder(types), meet: meet, handler: handler, batch: batch, ctr: ctr, log: log, stop: func() {}, done: make(chan struct{})}
+	c.dec.Max = ring.MaxRecord()
+	return c
+}
+
+func (c *Consumer) start() {
+	if !c.started.CompareAndSwap(false, true) {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	go c.pump(ctx)
+}
+
+// Close stops the pump and closes its ring handle.
+func (c *Consumer) Close() error {
+	c.stop()
+	err := c.ring.Close()
+	if c.started.Load() {
+		<-c.done
+	}
+	return err
+}
+
+func (c *Consumer) pump(ctx context.Context) {
+	defer close(c.done)
 	for {
-		_, err := mb.inbox.PopBatch(ctx, 64, mb.handle)
+		_, err := c.ring.PopBatch(ctx, c.batch, c.handle)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil, errors.Is(err, shm.ErrClosed):
 			return
 		case errors.Is(err, shm.ErrFault):
-			mb.log.Error("mailbox: inbox unusable; pump stops", "inbox", mb.name, "err", err)
+			c.log.Error("mailbox: ring unusable; pump stops", "ring", c.ring.Name(), "err", err)
 			return
 		default:
-			mb.rejected.Add(1)
-			mb.warn("mailbox: corrupt record in inbox", "inbox", mb.name, "err", err)
+			c.ctr.rejected.Add(1)
+			c.ctr.warn(c.log, "mailbox: corrupt record", "ring", c.ring.Name(), "err", err)
 		}
 	}
 }
 
 // handle opens one frame and hands each of its messages to the handler.
-func (mb *Mailboxes) handle(frame []byte) {
-	h, hl, err := mb.dec.Header(frame)
+func (c *Consumer) handle(frame []byte) {
+	h, hl, err := c.dec.Header(frame)
 	if err == nil && h.Kind != wire.KindBatch {
 		err = fmt.Errorf("frame of kind %v, want batch", h.Kind)
 	}
 	if err != nil {
-		mb.rejected.Add(1)
-		mb.warn("mailbox: malformed frame dropped", "inbox", mb.name, "err", err)
+		c.ctr.rejected.Add(1)
+		c.ctr.warn(c.log, "mailbox: malformed frame dropped", "ring", c.ring.Name(), "err", err)
 		return
 	}
 	meta := seal.Meta{From: h.From, To: h.To, Epoch: h.Epoch, Seq: h.Seq, Sealed: h.Flags&wire.FlagSealed != 0}
-	body, err := mb.cfg.Sealer.Open(frame, hl, meta)
-	if errors.Is(err, seal.ErrUnknownPeer) && mb.cfg.Meet != nil && mb.cfg.Meet(h.From) {
-		body, err = mb.cfg.Sealer.Open(frame, hl, meta)
+	body, err := c.sealer.Open(frame, hl, meta)
+	if errors.Is(err, seal.ErrUnknownPeer) && c.meet != nil && c.meet(h.From) {
+		body, err = c.sealer.Open(frame, hl, meta)
 	}
 	if err != nil {
-		mb.rejected.Add(1)
-		mb.warn("mailbox: frame failed to open; dropped", "inbox", mb.name, "err", err)
+		c.ctr.rejected.Add(1)
+		c.ctr.warn(c.log, "mailbox: frame failed to open; dropped", "ring", c.ring.Name(), "err", err)
 		return
 	}
 	for len(body) > 0 {
 		if len(body) < 4 || int(binary.BigEndian.Uint32(body)) > len(body)-4 {
-			mb.rejected.Add(1)
-			mb.warn("mailbox: frame body malformed; rest dropped", "inbox", mb.name, "from", fmt.Sprintf("%016x", h.From))
+			c.ctr.rejected.Add(1)
+			c.ctr.warn(c.log, "mailbox: frame body malformed; rest dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", h.From))
 			return
 		}
 		n := int(binary.BigEndian.Uint32(body))
-		mb.deliver(h.From, body[4:4+n])
+		c.deliver(h.From, body[4:4+n])
 		body = body[4+n:]
 	}
 }
 
-func (mb *Mailboxes) deliver(from uint64, env []byte) {
-	ih, il, err := mb.dec.Header(env)
+func (c *Consumer) deliver(from uint64, env []byte) {
+	ih, il, err := c.dec.Header(env)
 	if err != nil {
-		mb.rejected.Add(1)
-		mb.warn("mailbox: malformed envelope dropped", "inbox", mb.name, "from", fmt.Sprintf("%016x", from), "err", err)
+		c.ctr.rejected.Add(1)
+		c.ctr.warn(c.log, "mailbox: malformed envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
 		return
 	}
-	m := &mb.msg
+	m := &c.msg
 	*m = Message{Kind: ih.Kind, From: from, SenderAddress: ih.SenderAddress, SenderID: ih.SenderID, Target: ih.Target, Corr: ih.Corr, Type: ih.Type}
 	rest := env[il:]
 	if ih.Flags&wire.FlagMeta != 0 {
-		meta, k, err := mb.dec.StringMap(rest)
+		meta, k, err := c.dec.StringMap(rest)
 		if err != nil {
-			mb.rejected.Add(1)
-			mb.warn("mailbox: malformed metadata; envelope dropped", "inbox", mb.name, "from", fmt.Sprintf("%016x", from), "err", err)
+			c.ctr.rejected.Add(1)
+			c.ctr.warn(c.log, "mailbox: malformed metadata; envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
 			return
 		}
 		m.Meta, rest = meta, rest[k:]
 	}
-	if m.Value, m.Err = mb.dec.Payload(ih.Type, rest); m.Err != nil {
-		mb.undecodable.Add(1)
+	if m.Value, m.Err = c.dec.Payload(ih.Type, rest); m.Err != nil {
+		c.ctr.undecodable.Add(1)
 	}
-	mb.received.Add(1)
-	mb.cfg.Handler(m)
+	c.ctr.received.Add(1)
+	c.handler(m)
 }
 
 // warn logs a line, at most a few a second.
-func (mb *Mailboxes) warn(msg string, args ...any) {
-	if mb.logT.allow() {
-		mb.log.Warn(msg, args...)
+func (c *counters) warn(log *slog.Logger, msg string, args ...any) {
+	if c.logT.allow() {
+		log.Warn(msg, args...)
 	}
 }
 
@@ -561,9 +606,10 @@ func (t *throttle) allow() bool {
 
 // Stats returns the node's counters.
 func (mb *Mailboxes) Stats() Stats {
+	c := &mb.ctr
 	st := Stats{
-		Sent: mb.sent.Load(), Received: mb.received.Load(), Full: mb.full.Load(), Dropped: mb.dropped.Load(),
-		Undecodable: mb.undecodable.Load(), Rejected: mb.rejected.Load(),
+		Sent: c.sent.Load(), Received: c.received.Load(), Full: c.full.Load(), Dropped: c.dropped.Load(),
+		Undecodable: c.undecodable.Load(), Rejected: c.rejected.Load(),
 	}
 	st.Inbox, _ = mb.inbox.Stats()
 	return st
@@ -576,11 +622,7 @@ func (mb *Mailboxes) Close() error {
 	if !mb.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	mb.stop()
-	err := mb.inbox.Close()
-	if mb.started.Load() {
-		<-mb.done
-	}
+	err := mb.in.Close()
 	mb.mu.Lock()
 	peers := mb.peers
 	mb.peers = map[uint64]*peer{}
@@ -593,4 +635,30 @@ func (mb *Mailboxes) Close() error {
 		}
 	}
 	return err
+}
+
+// Consume opens (creating it if needed, with cfg) the ring called name
+// and pumps it like the inbox, opening frames with sealer and taking one
+// frame at a time, so that other consumers of the ring get the rest: a
+// work queue's competing consumer. meet may be nil.
+func (mb *Mailboxes) Consume(name string, cfg *shm.RingConfig, sealer *seal.Sealer, meet func(uint64) bool, handler func(*Message)) (*Consumer, error) {
+	if mb.closed.Load() {
+		return nil, ErrClosed
+	}
+	ring, err := shm.OpenRing(mb.cfg.Dir, name)
+	if errors.Is(err, shm.ErrNotFound) {
+		ring, err = shm.CreateRing(mb.cfg.Dir, name, cfg)
+		if errors.Is(err, shm.ErrExist) {
+			ring, err = shm.OpenRing(mb.cfg.Dir, name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: queue %s: %w", name, err)
+	}
+	if mb.cfg.Spin > 0 {
+		ring.SetSpin(mb.cfg.Spin)
+	}
+	c := newConsumer(ring, sealer, mb.cfg.Types, meet, handler, 1, &mb.ctr, mb.log)
+	c.start()
+	return c, nil
 }

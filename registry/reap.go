@@ -172,8 +172,15 @@ func (r *Registry) catchUp() {
 
 // refresh re-reads one file and updates the view.
 func (r *Registry) refresh(file string) {
+	r.refreshMu.Lock()
+	evs := r.apply(file)
+	r.refreshMu.Unlock()
+	r.emit(evs)
+}
+
+// apply re-reads one file, updates the view and returns the events.
+func (r *Registry) apply(file string) (evs []Event) {
 	kind, id, name := classify(file)
-	var evs []Event
 	switch kind {
 	case fileNode:
 		n, err := r.readNode(id)
@@ -242,7 +249,7 @@ func (r *Registry) refresh(file string) {
 		}
 		r.mu.Unlock()
 	}
-	r.emit(evs)
+	return evs
 }
 
 // rescan rebuilds the view from the directory and emits the differences.

@@ -89,11 +89,15 @@ type Registry struct {
 	reaperLock *shm.Lock // held by the node that probes the others
 	isReaper   bool
 
-	mu     sync.RWMutex
-	nodes  map[uint64]*Node
-	excl   map[string]Entry
-	shared map[string]map[uint64]Entry
-	seen   uint64 // changelog generation the view reflects
+	// refreshMu makes reading a file and applying it to the view one step,
+	// so a refresh that read a file before a change cannot overwrite the
+	// one that read it after.
+	refreshMu sync.Mutex
+	mu        sync.RWMutex
+	nodes     map[uint64]*Node
+	excl      map[string]Entry
+	shared    map[string]map[uint64]Entry
+	seen      uint64 // changelog generation the view reflects
 
 	own      sync.Mutex
 	mine     map[string]bool // exclusive names this node holds
@@ -363,6 +367,19 @@ func (r *Registry) changed(file string) {
 		r.log.Warn("registry: changelog", "err", err)
 	}
 	r.refresh(file)
+}
+
+// Sync brings the cached view up to date with every change logged in the
+// namespace so far. The view otherwise follows changes asynchronously,
+// within microseconds; Sync is for decisions (such as "am I the last
+// holder of this shared name?") that must not act on a view a moment
+// old.
+func (r *Registry) Sync() error {
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	r.catchUp()
+	return nil
 }
 
 // Lookup returns the holder of an exclusive name, from the cached view; a

@@ -107,6 +107,36 @@ func TestSharedNames(t *testing.T) {
 	}
 }
 
+// After Sync, a node's view has every change another node has made, at
+// once: subscriptions and unsubscriptions, and names.
+func TestSyncSeesChangesAtOnce(t *testing.T) {
+	root := testRoot(t)
+	a, b := join(t, root, "ns"), join(t, root, "ns")
+	for i := range 200 {
+		name := fmt.Sprint("sync.", i)
+		if err := b.Subscribe(name, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if h := a.Holders(name); len(h) != 1 || h[0].Node != b.ID() {
+			t.Fatalf("round %d: after Sync, holders %v, want b's subscription", i, h)
+		}
+		if err := b.Unsubscribe(name); err != nil {
+			t.Fatal(err)
+		}
+		a.Sync()
+		if h := a.Holders(name); len(h) != 0 {
+			t.Fatalf("round %d: after Sync, holders %v, want none", i, h)
+		}
+	}
+	b.Close()
+	if err := b.Sync(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Sync after Close: %v, want ErrClosed", err)
+	}
+}
+
 // Every change a node's view goes through is reported to its watchers,
 // in order. (The view follows the namespace's state: changes that come and
 // go faster than the watcher wakes may coalesce; each step here waits

@@ -73,3 +73,24 @@ func pairKeys(ns string, me uint64, mine *KeyPair, peer uint64, peerPub *[KeySiz
 	err = derive(&recv, keyInfo(ns, peer, me, peerEpoch, mine.Epoch, peerPub, &mine.Public))
 	return send, recv, err
 }
+
+// KeyPairFrom rebuilds a key pair from its private key (a key handed over
+// by another holder of a shared key).
+func KeyPairFrom(private []byte, epoch uint32) (*KeyPair, error) {
+	if len(private) != KeySize {
+		return nil, fmt.Errorf("seal: private key of %d bytes, want %d", len(private), KeySize)
+	}
+	k := &KeyPair{Epoch: epoch}
+	copy(k.private[:], private)
+	pub, err := curve25519.X25519(k.private[:], curve25519.Basepoint)
+	if err != nil {
+		k.Wipe()
+		return nil, fmt.Errorf("seal: key pair: %w", err)
+	}
+	copy(k.Public[:], pub)
+	return k, nil
+}
+
+// PrivateBytes returns a copy of the private key, to hand a shared key to
+// another holder over a sealed channel. Wipe the copy after use.
+func (k *KeyPair) PrivateBytes() []byte { return append([]byte(nil), k.private[:]...) }
