@@ -33,6 +33,9 @@ var (
 	ErrNodeGone = errors.New("mailbox: receiving node is gone")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("mailbox: closed")
+	// ErrBadKind is returned for an Outgoing whose Kind is not one a
+	// message can have (user, system, publish or control).
+	ErrBadKind = errors.New("mailbox: not a message kind")
 )
 
 // Policy says what a send does when the receiver's inbox is full.
@@ -145,6 +148,7 @@ type Mailboxes struct {
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
+	dead  map[uint64]struct{} // nodes gone
 	pool  sync.Pool
 
 	in  *Consumer // the inbox's pump
@@ -206,7 +210,7 @@ func Open(cfg Config) (*Mailboxes, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	mb := &Mailboxes{cfg: cfg, name: registry.NodeFile("inbox", cfg.Self), peers: map[uint64]*peer{}, log: cfg.Logger}
+	mb := &Mailboxes{cfg: cfg, name: registry.NodeFile("inbox", cfg.Self), peers: map[uint64]*peer{}, dead: map[uint64]struct{}{}, log: cfg.Logger}
 	if mb.log == nil {
 		mb.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -238,12 +242,14 @@ func (mb *Mailboxes) InboxName() string { return mb.name }
 // MaxRecord returns the largest frame this node's inbox takes.
 func (mb *Mailboxes) MaxRecord() int { return mb.inbox.MaxRecord() }
 
-// Gone marks a node as gone: sends to it fail with ErrNodeGone, and sends
-// waiting for room in its inbox give up.
+// Gone marks a node as gone for good (node ids are never reused): sends
+// to it fail with ErrNodeGone, and sends waiting for room in its inbox
+// give up.
 func (mb *Mailboxes) Gone(node uint64) {
 	mb.mu.Lock()
 	p := mb.peers[node]
 	delete(mb.peers, node)
+	mb.dead[node] = struct{}{}
 	mb.mu.Unlock()
 	if p != nil {
 		p.gone()
@@ -256,6 +262,10 @@ func (mb *Mailboxes) Gone(node uint64) {
 
 func (mb *Mailboxes) peer(node uint64) (*peer, error) {
 	mb.mu.Lock()
+	if _, dead := mb.dead[node]; dead {
+		mb.mu.Unlock()
+		return nil, fmt.Errorf("%w: node %016x", ErrNodeGone, node)
+	}
 	p := mb.peers[node]
 	if p == nil {
 		p = &peer{node: node}
@@ -345,6 +355,9 @@ func (mb *Mailboxes) SendPolicy(node uint64, m *Outgoing, policy Policy) error {
 
 // envelope encodes m's envelope, behind a 4-byte length, in e's buffer.
 func (mb *Mailboxes) envelope(e *encoder, m *Outgoing) ([]byte, error) {
+	if m.Kind < wire.KindUser || m.Kind >= wire.KindBatch {
+		return nil, fmt.Errorf("%w: %v", ErrBadKind, m.Kind)
+	}
 	name, err := mb.cfg.Types.NameOf(m.Value)
 	if err != nil {
 		return nil, err
