@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/internal/testproc"
 	"github.com/shmactor/shmactor/internal/wire"
 	"github.com/shmactor/shmactor/mailbox"
@@ -191,12 +190,11 @@ func forged(t *testing.T, sender *System, node uint64) []byte {
 	}
 	b := wire.AppendHeader(nil, &wire.Header{Kind: wire.KindBatch, Flags: wire.FlagSealed, From: sender.NodeID(), To: node, Seq: seq, Epoch: epoch})
 	hl := len(b)
-	b = append(b, make([]byte, seal.NonceSize)...)
 	env := wire.AppendHeader(nil, &wire.Header{Kind: wire.KindUser, Target: "echo", Type: "protoactor.PoisonPill"})
 	env = append(env, 0x80)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(env)))
 	b = append(b, env...)
-	if b, err = sender.sealer.Seal(b, hl, node); err != nil {
+	if b, err = sender.sealer.Seal(b, hl, node, seq); err != nil {
 		t.Fatal(err)
 	}
 	b[len(b)-20] ^= 1

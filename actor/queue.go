@@ -342,7 +342,7 @@ func (s *System) askHolders(q *queue, pub [seal.KeySize]byte, epoch uint32) *sea
 	}()
 	asked := 0
 	for _, h := range holders {
-		if s.remote(h).push(&mailbox.Outgoing{Kind: wire.KindControl, Target: queueControl, Value: &KeyRequest{Queue: q.name}}) == nil {
+		if s.remote(h).post(&mailbox.Outgoing{Kind: wire.KindControl, Target: queueControl, Value: &KeyRequest{Queue: q.name}}) == nil {
 			asked++
 		}
 	}
@@ -395,7 +395,7 @@ func (s *System) control(m *mailbox.Message) {
 		grant := &KeyGrant{Queue: v.Queue, Epoch: kp.Epoch, Public: append([]byte(nil), kp.Public[:]...), Private: kp.PrivateBytes()}
 		from := m.From
 		go func() { // sending may wait for room; the pump must not
-			s.remote(from).push(&mailbox.Outgoing{Kind: wire.KindControl, Target: queueControl, Value: grant})
+			s.remote(from).post(&mailbox.Outgoing{Kind: wire.KindControl, Target: queueControl, Value: grant})
 			clear(grant.Private)
 		}()
 	case *KeyGrant:
@@ -534,9 +534,7 @@ var _ proto.Process = (*queueProcess)(nil)
 func (p *queueProcess) SendUserMessage(pid *proto.PID, message any) {
 	header, msg, sender := proto.UnwrapEnvelope(message)
 	if err := p.send(msg, sender, header); err != nil {
-		p.sys.undeliverable.Add(1)
-		p.sys.warn("shmactor: message to queue not delivered", "queue", p.name, "err", err)
-		p.sys.DeadLetter.SendUserMessage(pid, message)
+		p.sys.undeliverable(pid, message, fmt.Errorf("queue %q: %w", p.name, err))
 	}
 }
 
@@ -545,19 +543,14 @@ func (p *queueProcess) send(msg any, sender *proto.PID, header proto.ReadonlyMes
 	if err != nil {
 		return err
 	}
-	out := mailbox.Outgoing{Kind: wire.KindUser, Target: p.name, Value: msg, Alone: true}
+	out := &mailbox.Outgoing{Kind: wire.KindUser, Target: p.name, Value: msg, Alone: true}
 	if sender != nil {
 		out.SenderAddress, out.SenderID, out.Corr = sender.Address, sender.Id, uint64(sender.RequestId)
 	}
 	if header != nil && header.Length() > 0 {
 		out.Meta = header.ToMap()
 	}
-	err = p.sys.mb.Send(q.id, &out)
-	var ue *wire.UnregisteredTypeError
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%w: %v", ErrUnregistered, err)
-	}
-	return err
+	return sendErr(p.sys.mb.Post(q.id, out))
 }
 
 func (p *queueProcess) SendSystemMessage(pid *proto.PID, message any) {

@@ -8,7 +8,6 @@ import (
 
 	proto "github.com/asynkron/protoactor-go/actor"
 
-	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/internal/wire"
 	"github.com/shmactor/shmactor/mailbox"
 )
@@ -30,16 +29,16 @@ var _ proto.Process = (*remote)(nil)
 func (r *remote) SendUserMessage(pid *proto.PID, message any) {
 	header, msg, sender := proto.UnwrapEnvelope(message)
 	if err := r.send(pid, msg, sender, header); err != nil {
-		r.undeliverable(pid, message, err)
+		r.sys.undeliverable(pid, message, err)
 	}
 }
 
-// send encodes and pushes one user message.
+// send encodes and queues one user message.
 func (r *remote) send(pid *proto.PID, msg any, sender *proto.PID, header ...proto.ReadonlyMessageHeader) error {
 	if r.gone.Load() {
 		return fmt.Errorf("%w: node %016x", mailbox.ErrNodeGone, r.node)
 	}
-	out := mailbox.Outgoing{Kind: wire.KindUser, Target: pid.Id, Value: msg}
+	out := &mailbox.Outgoing{Kind: wire.KindUser, Target: pid.Id, Value: msg}
 	if sender != nil {
 		out.SenderAddress, out.SenderID, out.Corr = sender.Address, sender.Id, uint64(sender.RequestId)
 		if sender.Address == r.sys.addr && strings.HasPrefix(sender.Id, "future") {
@@ -49,16 +48,17 @@ func (r *remote) send(pid *proto.PID, msg any, sender *proto.PID, header ...prot
 	if len(header) > 0 && header[0] != nil && header[0].Length() > 0 {
 		out.Meta = header[0].ToMap()
 	}
-	return r.push(&out)
+	return r.post(out)
 }
 
-// push sends through the mailbox, meeting a node that joined an instant
-// ago if the sealer does not know it yet.
-func (r *remote) push(out *mailbox.Outgoing) error {
-	err := r.sys.mb.Send(r.node, out)
-	if errors.Is(err, seal.ErrUnknownPeer) && r.sys.meet(r.node) {
-		err = r.sys.mb.Send(r.node, out)
-	}
+// post queues a message to the node. It returns at once; a message that
+// fails later comes back through undelivered.
+func (r *remote) post(out *mailbox.Outgoing) error {
+	return sendErr(r.sys.mb.Post(r.node, out))
+}
+
+// sendErr makes the mailbox's unregistered-type error the actor layer's.
+func sendErr(err error) error {
 	var ue *wire.UnregisteredTypeError
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%w: %v", ErrUnregistered, err)
@@ -83,32 +83,63 @@ func (r *remote) SendSystemMessage(pid *proto.PID, message any) {
 	default:
 		// Supervision (Failure, Restart, ...) stays within a process.
 		r.sys.warn("shmactor: system message does not cross processes; dropped", "message", fmt.Sprintf("%T", message), "to", pid.String())
-		r.sys.undeliverable.Add(1)
+		r.sys.nUndelivered.Add(1)
 		return
 	}
-	err := r.push(&mailbox.Outgoing{Kind: wire.KindSystem, Target: pid.Id, Value: message})
-	if err == nil {
-		return
-	}
-	r.sys.undeliverable.Add(1)
-	r.sys.warn("shmactor: system message not delivered", "message", fmt.Sprintf("%T", message), "to", pid.String(), "err", err)
-	if w, ok := message.(*proto.Watch); ok {
-		// A watch that cannot reach its actor ends at once.
-		r.sys.links.unwatch(r.node, w.Watcher.Id, pid.Id)
-		r.sys.terminated(w.Watcher.Id, pid, proto.TerminatedReason_AddressTerminated)
+	if err := r.post(&mailbox.Outgoing{Kind: wire.KindSystem, Target: pid.Id, Value: message}); err != nil {
+		r.sys.systemUndelivered(r.node, pid, message, err)
 	}
 }
 
 // Stop stops the actor.
 func (r *remote) Stop(pid *proto.PID) { r.SendSystemMessage(pid, &proto.Stop{}) }
 
+// undelivered is the mailbox's report of a posted message that could not
+// be delivered.
+func (s *System) undelivered(node uint64, out *mailbox.Outgoing, err error) {
+	address := s.NodeAddress(node)
+	if node&(1<<63) != 0 {
+		address = s.prefix + queueNode
+	}
+	pid := proto.NewPID(address, out.Target)
+	switch out.Kind {
+	case wire.KindUser:
+		var msg any = out.Value
+		if out.SenderID != "" || len(out.Meta) > 0 {
+			env := &proto.MessageEnvelope{Message: out.Value, Header: out.Meta}
+			if out.SenderID != "" {
+				env.Sender = proto.NewPID(out.SenderAddress, out.SenderID)
+				env.Sender.RequestId = uint32(out.Corr)
+			}
+			msg = env
+		}
+		s.undeliverable(pid, msg, err)
+	case wire.KindSystem:
+		s.systemUndelivered(node, pid, out.Value, err)
+	default:
+		s.nUndelivered.Add(1)
+		s.warn("shmactor: control message not delivered", "node", fmt.Sprintf("%016x", node), "message", fmt.Sprintf("%T", out.Value), "err", err)
+	}
+}
+
+// systemUndelivered counts a system message that could not be delivered;
+// a Watch that cannot reach its actor ends at once with Terminated.
+func (s *System) systemUndelivered(node uint64, pid *proto.PID, message any, err error) {
+	s.nUndelivered.Add(1)
+	s.warn("shmactor: system message not delivered", "message", fmt.Sprintf("%T", message), "to", pid.String(), "err", err)
+	if w, ok := message.(*proto.Watch); ok {
+		s.links.unwatch(node, w.Watcher.Id, pid.Id)
+		s.terminated(w.Watcher.Id, pid, proto.TerminatedReason_AddressTerminated)
+	}
+}
+
 // undeliverable counts a message that could not be sent and hands it to
 // the dead letter process, which publishes a DeadLetterEvent and answers a
 // waiting requester with DeadLetterResponse.
-func (r *remote) undeliverable(pid *proto.PID, message any, err error) {
-	r.sys.undeliverable.Add(1)
-	r.sys.warn("shmactor: message not delivered", "to", pid.String(), "message", fmt.Sprintf("%T", msgOf(message)), "err", err)
-	r.sys.DeadLetter.SendUserMessage(pid, message)
+func (s *System) undeliverable(pid *proto.PID, message any, err error) {
+	s.nUndelivered.Add(1)
+	s.warn("shmactor: message not delivered", "to", pid.String(), "message", fmt.Sprintf("%T", msgOf(message)), "err", err)
+	s.DeadLetter.SendUserMessage(pid, message)
 }
 
 func msgOf(message any) any {

@@ -52,7 +52,7 @@ type System struct {
 	qlockMu   sync.Mutex
 	registrar *proto.PID
 	deadLettered,
-	undeliverable atomic.Uint64
+	nUndelivered atomic.Uint64
 
 	stopWatch func()
 	closed    atomic.Bool
@@ -111,7 +111,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		s.mb, err = mailbox.Open(mailbox.Config{
 			Dir: dir, Self: id, Sealer: s.sealer, Types: s.types, Ring: o.inbox,
 			Policy: o.policy, Timeout: o.timeout, Spin: o.spin,
-			Inbox: s.inboxOf, Meet: s.meet, Handler: s.deliver, Logger: s.log,
+			Inbox: s.inboxOf, Meet: s.meet, Handler: s.deliver, Undelivered: s.undelivered, Logger: s.log,
 		})
 		if err != nil {
 			s.sealer.Close()
@@ -407,11 +407,13 @@ func (s *System) Lookup(name string) (*PID, error) {
 
 // ---- sending with errors ----
 
-// Send sends msg to pid, like Root.Send, but reports problems at once
-// instead of only as dead letters: an unregistered type, a message too
-// large for the receiver's inbox, a full inbox (per the back-pressure
-// policy), a node that is gone. Local PIDs are sent to directly, without
-// serialization.
+// Send sends msg to pid, like Root.Send, but returns the problems known
+// when it queues the message instead of only dead-lettering them: an
+// unregistered type, a message too large for the receiver's inbox, a node
+// that is gone, a full send queue (per the back-pressure policy). A
+// message that fails after it was queued (the receiver's inbox stayed
+// full, the node died) is a dead letter and counted in Stats. Local PIDs
+// are sent to directly, without serialization.
 func (s *System) Send(pid *PID, msg any) error {
 	if node, ok := s.nodeOf(pid.Address); ok && node != s.id {
 		return s.remote(node).send(pid, msg, nil)
@@ -443,7 +445,7 @@ type Stats struct {
 
 // Stats returns the node's counters.
 func (s *System) Stats() Stats {
-	return Stats{Stats: s.mb.Stats(), DeadLettered: s.deadLettered.Load(), Undeliverable: s.undeliverable.Load()}
+	return Stats{Stats: s.mb.Stats(), DeadLettered: s.deadLettered.Load(), Undeliverable: s.nUndelivered.Load()}
 }
 
 // Close leaves the namespace: it releases every name this node holds,

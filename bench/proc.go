@@ -78,8 +78,11 @@ func (p *peer) kill() {
 	p.cmd.Wait()
 }
 
-// readLine reads one line from stdin (the parent's go-ahead).
+var stdin = bufio.NewReader(os.Stdin)
+
+// readLine reads one line from stdin (the parent's go-ahead); "" at the
+// end of input.
 func readLine() string {
-	s, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	s, _ := stdin.ReadString('\n')
 	return strings.TrimSpace(s)
 }

@@ -73,6 +73,18 @@ func (rp *reporter) add(r result) {
 	fmt.Printf("%-44s %7s %10s %10s %10s %12s  %s\n", r.Name, size(r.Size), lat(r.P50), lat(r.P99), lat(r.P999), rate(r.Rate), ratio)
 }
 
+// ratio reports a ratio between two results, on a line of its own.
+func (rp *reporter) ratio(name string, v float64) {
+	r := result{Bench: "ratio", Name: name, Ratio: v}
+	rp.results = append(rp.results, r)
+	if rp.json {
+		b, _ := json.Marshal(r)
+		fmt.Println(string(b))
+		return
+	}
+	fmt.Printf("  %s: %.2fx\n", name, v)
+}
+
 func size(n int) string {
 	switch {
 	case n == 0:

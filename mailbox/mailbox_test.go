@@ -28,9 +28,15 @@ var types = func() *wire.Registry {
 
 // node is one side of a test pair.
 type node struct {
-	id  uint64
-	mb  *Mailboxes
-	got chan Message
+	id   uint64
+	mb   *Mailboxes
+	got  chan Message
+	lost chan lost // messages Post could not deliver
+}
+
+type lost struct {
+	m   *Outgoing
+	err error
 }
 
 // pair makes nodes 1 and 2 in a fresh directory, each knowing the other;
@@ -57,7 +63,7 @@ func pair(t testing.TB, plaintext bool, ring shm.RingConfig, timeout time.Durati
 		if err := s.AddPeer(other.Self()); err != nil {
 			t.Fatal(err)
 		}
-		n := &node{id: id, got: make(chan Message, 1<<16)}
+		n := &node{id: id, got: make(chan Message, 1<<16), lost: make(chan lost, 1<<16)}
 		n.mb, err = Open(Config{
 			Dir: dir, Self: id, Sealer: s, Types: types, Ring: ring, Timeout: timeout,
 			Inbox: func(node uint64) (string, error) {
@@ -66,6 +72,7 @@ func pair(t testing.TB, plaintext bool, ring shm.RingConfig, timeout time.Durati
 				}
 				return nodes[node].mb.InboxName(), nil
 			},
+			Undelivered: func(_ uint64, m *Outgoing, err error) { n.lost <- lost{m, err} },
 			Handler: func(m *Message) {
 				c := *m
 				if v, ok := m.Value.(*note); ok {
@@ -302,10 +309,9 @@ func validFrame(t testing.TB, a *node, to uint64, v any) []byte {
 	}
 	b := wire.AppendHeader(nil, &oh)
 	hl := len(b)
-	b = append(b, zeroNonce[:s.NonceSpace()]...)
 	b = append(b, env...)
 	b = append(b, env...) // two messages
-	out, err := s.Seal(b, hl, to)
+	out, err := s.Seal(b, hl, to, seq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,4 +349,114 @@ func FuzzFrame(f *testing.F) {
 func emptyFrame(c *Consumer, frame []byte) bool {
 	h, hl, err := c.dec.Header(frame)
 	return err == nil && h.Kind == wire.KindBatch && len(frame) == hl
+}
+
+func post(t testing.TB, n *node, to uint64, i int, policy Policy) {
+	t.Helper()
+	if err := n.mb.PostPolicy(to, &Outgoing{Kind: wire.KindUser, Value: &note{N: i}}, policy); err != nil {
+		t.Fatalf("post %d: %v", i, err)
+	}
+}
+
+func waitStats(t testing.TB, n *node, what string, cond func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond(n.mb.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d: no %s; stats %+v", n.id, what, n.mb.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Messages posted while the writer waits for room share frames: a
+// thousand messages from one goroutine take a handful of frames, and
+// arrive in order.
+func TestPostBatches(t *testing.T) {
+	a, b := pair(t, false, shm.RingConfig{Cells: 16, CellSize: 256}, time.Minute)
+	const n = 1000
+	for i := range n {
+		post(t, a, 2, i, Block)
+	}
+	waitStats(t, b, "full inbox", func(st Stats) bool { return st.Inbox.Len > 0 })
+	b.mb.Start()
+	for i, m := range b.expect(t, n) {
+		if m.Value.(*note).N != i {
+			t.Fatalf("message %d is %+v", i, m.Value)
+		}
+	}
+	if st := b.mb.Stats(); st.Inbox.Pushed > n/10 {
+		t.Fatalf("%d frames for %d messages", st.Inbox.Pushed, n)
+	}
+	if st := a.mb.Stats(); st.Sent != n {
+		t.Fatalf("sender stats %+v", st)
+	}
+}
+
+// What Post cannot deliver reaches Undelivered with the reason, and is
+// counted: nothing is lost silently.
+func TestPostUndelivered(t *testing.T) {
+	t.Run("fail-fast", func(t *testing.T) {
+		a, b := pair(t, false, shm.RingConfig{Cells: 16, CellSize: 256}, time.Minute)
+		const n = 200
+		for i := range n {
+			post(t, a, 2, i, FailFast)
+			time.Sleep(50 * time.Microsecond) // let frames go one by one
+		}
+		waitStats(t, a, "outcome for every message", func(st Stats) bool { return st.Sent+st.Full == n })
+		st := a.mb.Stats()
+		if st.Full == 0 {
+			t.Fatalf("a 16-cell inbox took %d messages with FailFast", st.Sent)
+		}
+		for range st.Full {
+			if l := <-a.lost; !errors.Is(l.err, ErrFull) || l.m.Value.(*note) == nil {
+				t.Fatalf("undelivered %+v", l)
+			}
+		}
+		b.mb.Start()
+		b.expect(t, int(st.Sent))
+	})
+	t.Run("node gone", func(t *testing.T) {
+		a, _ := pair(t, false, shm.RingConfig{Cells: 16, CellSize: 256}, time.Minute)
+		const n = 300
+		for i := range n {
+			post(t, a, 2, i, Block)
+		}
+		waitStats(t, a, "a writer blocked on the full inbox", func(st Stats) bool { return st.Sent > 0 })
+		a.mb.Gone(2)
+		waitStats(t, a, "outcome for every message", func(st Stats) bool { return st.Sent+st.Failed == n })
+		st := a.mb.Stats()
+		seen := map[int]bool{}
+		for range st.Failed {
+			l := <-a.lost
+			if !errors.Is(l.err, ErrNodeGone) {
+				t.Fatalf("undelivered with %v, want ErrNodeGone", l.err)
+			}
+			seen[l.m.Value.(*note).N] = true
+		}
+		if len(seen) != int(st.Failed) || st.Failed < n/2 {
+			t.Fatalf("%d distinct undelivered of %d failed (sent %d)", len(seen), st.Failed, st.Sent)
+		}
+		if err := a.mb.Post(2, &Outgoing{Kind: wire.KindUser, Value: &note{}}); !errors.Is(err, ErrNodeGone) {
+			t.Fatalf("post after Gone: %v", err)
+		}
+	})
+}
+
+// Close sends what was posted before it.
+func TestCloseDrains(t *testing.T) {
+	a, b := pair(t, true, shm.RingConfig{}, time.Minute)
+	const n = 5000
+	for i := range n {
+		post(t, a, 2, i, Block)
+	}
+	if err := a.mb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.mb.Start()
+	for i, m := range b.expect(t, n) {
+		if m.Value.(*note).N != i {
+			t.Fatalf("message %d is %+v", i, m.Value)
+		}
+	}
 }

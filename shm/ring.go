@@ -956,6 +956,16 @@ func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool)
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// Before spinning or parking, let the goroutines this one has just
+	// made runnable (the actor a pump delivered to, the caller a reply
+	// completed) run on this P. Parking blocks the thread in the kernel
+	// with the P still attached, and spinning keeps the P busy: either
+	// way they would wait for another thread to be woken, or for sysmon
+	// to take the P back, tens of microseconds.
+	runtime.Gosched()
+	if _, err := attempt(false); err != errAgain {
+		return err
+	}
 	if spin := time.Duration(r.spin.Load()); spin > 0 {
 		start := time.Now()
 		for i := 1; ; i++ {

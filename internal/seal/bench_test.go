@@ -33,7 +33,6 @@ func BenchmarkEncodeSeal(b *testing.B) {
 			p, _ := a.enc.AppendPayload(nil, v)
 			b.Run(fmt.Sprintf("%s/%dB", mode(plaintext), len(p)), func(b *testing.B) {
 				buf := make([]byte, 0, 8192)
-				zero := make([]byte, NonceSize)
 				b.ReportAllocs()
 				b.SetBytes(int64(len(p)))
 				for b.Loop() {
@@ -41,10 +40,9 @@ func BenchmarkEncodeSeal(b *testing.B) {
 					h := wire.Header{Kind: wire.KindUser, Flags: flags(plaintext), From: 1, To: 2, SenderAddress: "shm://bench/1", SenderID: "$7", Target: "orders", Type: name, Seq: seq, Epoch: epoch}
 					buf = wire.AppendHeader(buf[:0], &h)
 					hl := len(buf)
-					buf = append(buf, zero[:a.NonceSpace()]...)
 					buf, _ = a.enc.AppendPayload(buf, v)
 					var err error
-					if buf, err = a.Seal(buf, hl, 2); err != nil {
+					if buf, err = a.Seal(buf, hl, 2, seq); err != nil {
 						b.Fatal(err)
 					}
 				}

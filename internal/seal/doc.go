@@ -7,13 +7,15 @@
 // B→A, nor for A→B in another namespace.
 //
 // [Sealer.Seal] encrypts an envelope's payload in place with
-// XChaCha20-Poly1305 under a random 24-byte nonce, with the encoded header
-// as associated data: changing any header bit, moving the envelope to
-// another receiver, target or namespace, or replaying it makes
-// [Sealer.Open] fail. Each sender numbers its envelopes per receiver, and
-// the receiver keeps a sliding window (RFC 6479 style) that accepts
-// reordering inside the window and rejects replays and envelopes older than
-// it.
+// ChaCha20-Poly1305, with the encoded header as associated data: changing
+// any header bit, moving the envelope to another receiver, target or
+// namespace, or replaying it makes [Sealer.Open] fail. Each sender numbers
+// its envelopes per receiver, and that sequence number, which the header
+// carries, is the nonce: the Sealer hands numbers out once ([Sealer.Next])
+// and seals them only in increasing order per receiver, across re-keying
+// and re-adding a peer, so a nonce never repeats under a key. The receiver
+// keeps a sliding window (RFC 6479 style) that accepts reordering inside
+// the window and rejects replays and envelopes older than it.
 //
 // Optionally, nodes carry a certificate: their X25519 public key signed
 // with a long-term ed25519 [Identity]. With a [TrustStore] (authorized_keys

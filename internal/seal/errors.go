@@ -37,9 +37,16 @@ var (
 	// missing, malformed, or not protected (wrong mode or owner).
 	ErrKeyFile = errors.New("seal: bad key file")
 
-	// ErrShort is returned for a sealed envelope too short to hold a nonce
-	// and a tag.
+	// ErrShort is returned for a sealed envelope too short to hold a tag.
 	ErrShort = errors.New("seal: envelope too short")
+
+	// ErrSeqOrder is returned by Seal for a sequence number that Next did
+	// not hand out or that is not above the last one sealed to the node:
+	// sealing it could repeat a nonce.
+	ErrSeqOrder = errors.New("seal: sequence number out of order")
+
+	// ErrOpenOnly is returned by Next and Seal of an open-only Sealer.
+	ErrOpenOnly = errors.New("seal: sealer only opens")
 
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("seal: closed")

@@ -87,11 +87,10 @@ func (n *node) envelope(t testing.TB, to uint64, kind wire.Kind, target string, 
 	}
 	b := wire.AppendHeader(nil, &h)
 	hl := len(b)
-	b = append(b, make([]byte, n.NonceSpace())...)
 	if b, err = n.enc.AppendPayload(b, v); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = n.Seal(b, hl, to); err != nil {
+	if b, err = n.Seal(b, hl, to, seq); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -153,7 +152,7 @@ func TestEveryBitFlipRejected(t *testing.T) {
 	introduce(t, a, b)
 	frame := a.envelope(t, 2, wire.KindUser, "orders", &order{ID: 1, Customer: "c", SKU: "sku-1", Qty: 2, Price: 9.5})
 	h, hl, _ := b.dec.Header(frame)
-	payload := len(frame) - hl - NonceSize - TagSize
+	payload := len(frame) - hl - TagSize
 	if payload < 56 || payload > 72 {
 		t.Fatalf("payload is %d bytes, want about 64", payload)
 	}
@@ -178,8 +177,6 @@ func region(i, hl, n int) string {
 	switch {
 	case i < hl:
 		return "header"
-	case i < hl+NonceSize:
-		return "nonce"
 	case i < n-TagSize:
 		return "ciphertext"
 	}
@@ -326,7 +323,7 @@ func TestUnknownPeerAndEpoch(t *testing.T) {
 	if _, _, err := b.open(frame); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("from a removed peer: %v", err)
 	}
-	if _, err := a.Seal(frame, 10, 99); !errors.Is(err, ErrUnknownPeer) {
+	if _, err := a.Seal(frame, 10, 99, 1); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("seal to an unknown node: %v", err)
 	}
 	introduce(t, a, b)
@@ -439,7 +436,7 @@ func TestCloseWipes(t *testing.T) {
 	if a.keys.private != zero || p.sendKey != zero || p.recvKey != zero {
 		t.Fatal("Close left key material")
 	}
-	if _, err := a.Seal(frame, 10, 2); !errors.Is(err, ErrClosed) {
+	if _, err := a.Seal(frame, 10, 2, 9); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Seal after Close: %v", err)
 	}
 	if _, _, err := a.Next(2); !errors.Is(err, ErrClosed) {
@@ -484,5 +481,61 @@ func TestConcurrentAddPeer(t *testing.T) {
 				t.Fatalf("sequence number %d handed out %d times", seq, n)
 			}
 		}
+	}
+}
+
+// The nonce is the sequence number, so Seal takes numbers only in order,
+// once each, and only those Next handed out; removing and re-adding a
+// peer (same keys) carries on from its last number.
+func TestSequenceNumbersNeverRepeat(t *testing.T) {
+	a, b := newNode(t, "shop", 1, false), newNode(t, "shop", 2, false)
+	introduce(t, a, b)
+	frame := func() []byte { return []byte("header-and-payload") }
+	seq1, _, _ := a.Next(2)
+	seq2, _, _ := a.Next(2)
+	for _, tc := range []struct {
+		name string
+		seq  uint64
+		ok   bool
+	}{
+		{"not handed out yet", seq2 + 1, false},
+		{"zero", 0, false},
+		{"the second first", seq2, true},
+		{"the first after the second", seq1, false},
+		{"the second again", seq2, false},
+	} {
+		_, err := a.Seal(frame(), 6, 2, tc.seq)
+		if tc.ok && err != nil || !tc.ok && !errors.Is(err, ErrSeqOrder) {
+			t.Errorf("%s (seq %d): %v", tc.name, tc.seq, err)
+		}
+	}
+	a.RemovePeer(2)
+	introduce(t, a, b)
+	if seq, _, _ := a.Next(2); seq <= seq2 {
+		t.Fatalf("after re-adding the peer Next gives %d, want above %d", seq, seq2)
+	}
+	// A new key for the peer (a new epoch) keeps counting up as well.
+	b2 := newNode(t, "shop", 2, false)
+	if err := a.AddPeer(b2.Self()); err != nil {
+		t.Fatal(err)
+	}
+	if seq, _, _ := a.Next(2); seq <= seq2+1 {
+		t.Fatalf("after a re-key Next gives %d, want above %d", seq, seq2+1)
+	}
+}
+
+func TestOpenOnly(t *testing.T) {
+	a := newNode(t, "shop", 1, false)
+	q := newNode(t, "shop", 1<<63|5, false, func(c *Config) { c.OpenOnly = true })
+	introduce(t, a, q)
+	if _, _, err := q.Next(1); !errors.Is(err, ErrOpenOnly) {
+		t.Fatalf("Next: %v", err)
+	}
+	if _, err := q.Seal([]byte("hdr"), 3, 1, 1); !errors.Is(err, ErrOpenOnly) {
+		t.Fatalf("Seal: %v", err)
+	}
+	frame := a.envelope(t, q.id, wire.KindUser, "jobs", &order{ID: 3})
+	if _, v, err := q.open(frame); err != nil || v.(*order).ID != 3 {
+		t.Fatalf("open: %v %v", v, err)
 	}
 }

@@ -2,9 +2,8 @@ package seal
 
 import (
 	"crypto/cipher"
-	"crypto/rand"
+	"encoding/binary"
 	"fmt"
-	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,12 +11,10 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Sizes of the sealed body's parts: a sealed envelope is
-// header || nonce || ciphertext || tag.
-const (
-	NonceSize = chacha20poly1305.NonceSizeX // 24
-	TagSize   = chacha20poly1305.Overhead   // 16
-)
+// TagSize is what sealing adds to an envelope: a sealed envelope is
+// header || ciphertext || tag. The nonce is not sent: it is the
+// envelope's sequence number, which the header carries.
+const TagSize = chacha20poly1305.Overhead // 16
 
 // Config configures a Sealer.
 type Config struct {
@@ -35,6 +32,10 @@ type Config struct {
 	// Plaintext turns sealing off: same framing and sequence numbers, no
 	// encryption, no authentication. Never the default.
 	Plaintext bool
+	// OpenOnly makes a Sealer that opens envelopes and never seals: for a
+	// key pair that several nodes hold (a work queue's), whose sealing
+	// counters could not be kept apart.
+	OpenOnly bool
 }
 
 // Peer is what a node publishes about itself for others to seal to it.
@@ -62,18 +63,20 @@ type Sealer struct {
 	self      Peer
 	trust     *TrustStore
 	plaintext bool
+	openOnly  bool
 
-	mu     sync.RWMutex
-	peers  map[uint64]*peer
-	closed atomic.Bool
-	nonces sync.Pool // *mrand.ChaCha8, each seeded from crypto/rand
+	mu      sync.RWMutex
+	peers   map[uint64]*peer
+	retired map[uint64]uint64 // last sequence number given to removed peers
+	closed  atomic.Bool
 }
 
 type peer struct {
 	Peer
 	send, recv       cipher.AEAD
 	sendKey, recvKey [KeySize]byte
-	seq              atomic.Uint64 // last sequence number sent
+	seq              atomic.Uint64 // last sequence number handed out
+	sealed           atomic.Uint64 // last sequence number sealed
 	mu               sync.Mutex
 	win              window
 }
@@ -87,14 +90,7 @@ func New(cfg Config) (*Sealer, error) {
 			return nil, err
 		}
 	}
-	s := &Sealer{ns: cfg.Namespace, me: cfg.Node, keys: keys, trust: cfg.Trust, plaintext: cfg.Plaintext, peers: map[uint64]*peer{}}
-	s.nonces.New = func() any {
-		var seed [32]byte
-		if _, err := rand.Read(seed[:]); err != nil {
-			panic(fmt.Sprintf("seal: no system randomness: %v", err))
-		}
-		return mrand.NewChaCha8(seed)
-	}
+	s := &Sealer{ns: cfg.Namespace, me: cfg.Node, keys: keys, trust: cfg.Trust, plaintext: cfg.Plaintext, openOnly: cfg.OpenOnly, peers: map[uint64]*peer{}, retired: map[uint64]uint64{}}
 	s.self = Peer{Node: cfg.Node, Public: keys.Public, Epoch: keys.Epoch}
 	if cfg.Identity != nil {
 		c := cfg.Identity.Certify(cfg.Namespace, cfg.Node, keys.Epoch, keys.Public)
@@ -110,21 +106,12 @@ func (s *Sealer) Self() Peer { return s.self }
 // Plaintext reports whether sealing is off.
 func (s *Sealer) Plaintext() bool { return s.plaintext }
 
-// NonceSpace is how many bytes a caller reserves after the header for the
-// nonce: NonceSize when sealing, 0 in plaintext mode.
-func (s *Sealer) NonceSpace() int {
-	if s.plaintext {
-		return 0
-	}
-	return NonceSize
-}
-
 // Overhead is how many bytes sealing adds to a payload.
 func (s *Sealer) Overhead() int {
 	if s.plaintext {
 		return 0
 	}
-	return NonceSize + TagSize
+	return TagSize
 }
 
 // AddPeer makes a peer known, deriving the pairwise keys. With a trust
@@ -151,15 +138,25 @@ func (s *Sealer) AddPeer(p Peer) error {
 		return nil
 	}
 	np := &peer{Peer: p}
+	// Sequence numbers to a node only ever grow, across re-keying and
+	// re-adding: with the same key, a number used twice would be a nonce
+	// used twice.
+	last := s.retired[p.Node]
+	if old != nil {
+		last = old.seq.Load()
+	}
+	np.seq.Store(last)
+	np.sealed.Store(last)
+	delete(s.retired, p.Node)
 	if !s.plaintext {
 		var err error
 		if np.sendKey, np.recvKey, err = pairKeys(s.ns, s.me, s.keys, p.Node, &p.Public, p.Epoch); err != nil {
 			return err
 		}
-		if np.send, err = chacha20poly1305.NewX(np.sendKey[:]); err != nil {
+		if np.send, err = chacha20poly1305.New(np.sendKey[:]); err != nil {
 			return err
 		}
-		if np.recv, err = chacha20poly1305.NewX(np.recvKey[:]); err != nil {
+		if np.recv, err = chacha20poly1305.New(np.recvKey[:]); err != nil {
 			return err
 		}
 	}
@@ -176,6 +173,7 @@ func (s *Sealer) RemovePeer(node uint64) {
 	defer s.mu.Unlock()
 	if p := s.peers[node]; p != nil {
 		p.wipe()
+		s.retired[node] = p.seq.Load()
 		delete(s.peers, node)
 	}
 }
@@ -210,6 +208,9 @@ func (s *Sealer) peer(node uint64) (*peer, error) {
 // Next returns the sequence number and key epoch for the next envelope to
 // node; they go into its header before Seal.
 func (s *Sealer) Next(to uint64) (seq uint64, epoch uint32, err error) {
+	if s.openOnly {
+		return 0, 0, ErrOpenOnly
+	}
 	p, err := s.peer(to)
 	if err != nil {
 		return 0, 0, err
@@ -218,12 +219,19 @@ func (s *Sealer) Next(to uint64) (seq uint64, epoch uint32, err error) {
 }
 
 // Seal seals an envelope in place. frame holds the encoded header
-// (frame[:hdrLen]), NonceSpace() reserved bytes, then the payload; Seal
-// fills the nonce, encrypts the payload and appends the tag, reusing
-// frame's storage when its capacity allows. The header, unencrypted, is
-// authenticated as associated data. In plaintext mode frame is returned
-// as it is.
-func (s *Sealer) Seal(frame []byte, hdrLen int, to uint64) ([]byte, error) {
+// (frame[:hdrLen]) then the payload; seq is the sequence number from Next
+// that the header carries. Seal encrypts the payload under the
+// sender→receiver key with ChaCha20-Poly1305, the nonce being seq, and
+// appends the tag, reusing frame's storage when its capacity allows. The
+// header, unencrypted, is authenticated as associated data. Envelopes to
+// one node must be sealed in sequence order: Seal refuses a seq that is
+// not above the last it sealed to that node (ErrSeqOrder), so a nonce
+// never repeats under a key. In plaintext mode frame is returned as it
+// is.
+func (s *Sealer) Seal(frame []byte, hdrLen int, to, seq uint64) ([]byte, error) {
+	if s.openOnly {
+		return nil, ErrOpenOnly
+	}
 	if s.plaintext {
 		if s.closed.Load() {
 			return nil, ErrClosed
@@ -234,20 +242,24 @@ func (s *Sealer) Seal(frame []byte, hdrLen int, to uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if hdrLen < 0 || len(frame) < hdrLen+NonceSize {
-		return nil, fmt.Errorf("seal: frame of %d bytes has no room for a %d-byte header and the nonce", len(frame), hdrLen)
+	if hdrLen < 0 || hdrLen > len(frame) {
+		return nil, fmt.Errorf("seal: header of %d bytes in a %d-byte frame", hdrLen, len(frame))
+	}
+	for {
+		last := p.sealed.Load()
+		if seq <= last || seq > p.seq.Load() {
+			return nil, fmt.Errorf("%w: seq %d to node %x, last sealed %d, last handed out %d", ErrSeqOrder, seq, to, last, p.seq.Load())
+		}
+		if p.sealed.CompareAndSwap(last, seq) {
+			break
+		}
 	}
 	n := len(frame) + TagSize
 	frame = slices.Grow(frame, TagSize) // a no-op when the caller left room
-	nonce := frame[hdrLen : hdrLen+NonceSize]
-	// A random nonce from a ChaCha8 stream seeded from crypto/rand: 192
-	// bits, so collisions are out of reach, at a fraction of the cost of a
-	// getrandom call per envelope.
-	g := s.nonces.Get().(*mrand.ChaCha8)
-	g.Read(nonce)
-	s.nonces.Put(g)
-	body := frame[hdrLen+NonceSize:]
-	p.send.Seal(body[:0], nonce, body, frame[:hdrLen])
+	var nonce [chacha20poly1305.NonceSize]byte
+	binary.BigEndian.PutUint64(nonce[4:], seq)
+	body := frame[hdrLen:]
+	p.send.Seal(body[:0], nonce[:], body, frame[:hdrLen])
 	return frame[:n], nil
 }
 
@@ -277,11 +289,13 @@ func (s *Sealer) Open(frame []byte, hdrLen int, m Meta) ([]byte, error) {
 	if s.plaintext {
 		payload = frame[hdrLen:]
 	} else {
-		if hdrLen < 0 || len(frame) < hdrLen+NonceSize+TagSize {
+		if hdrLen < 0 || len(frame) < hdrLen+TagSize {
 			return fail(fmt.Errorf("%w: %d bytes after a %d-byte header", ErrShort, len(frame)-hdrLen, hdrLen))
 		}
-		body := frame[hdrLen+NonceSize:]
-		if payload, err = p.recv.Open(body[:0], frame[hdrLen:hdrLen+NonceSize], body, frame[:hdrLen]); err != nil {
+		var nonce [chacha20poly1305.NonceSize]byte
+		binary.BigEndian.PutUint64(nonce[4:], m.Seq)
+		body := frame[hdrLen:]
+		if payload, err = p.recv.Open(body[:0], nonce[:], body, frame[:hdrLen]); err != nil {
 			return fail(ErrAuth)
 		}
 	}
