@@ -13,6 +13,7 @@ import (
 
 	proto "github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shmactor/shmactor/internal/logx"
 	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/internal/wire"
 	"github.com/shmactor/shmactor/mailbox"
@@ -38,7 +39,7 @@ type System struct {
 	sealer *seal.Sealer
 	types  *wire.Registry
 	log    *slog.Logger
-	logT   throttle
+	logT   logx.Throttled // s.log, at most a few lines a second
 
 	rmu     sync.Mutex
 	remotes map[uint64]*remote
@@ -75,6 +76,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	s.logT.Log = s.log
 	s.links.init()
 	cfg := proto.Configure(proto.WithLoggerFactory(func(*proto.ActorSystem) *slog.Logger {
 		return s.log.With("lib", "protoactor")
@@ -156,7 +158,7 @@ func sealMode(plaintext bool) string {
 	if plaintext {
 		return "plaintext"
 	}
-	return "xchacha20poly1305"
+	return "chacha20poly1305"
 }
 
 // Namespace returns the namespace's name.
@@ -469,25 +471,4 @@ func (s *System) Close() error {
 	return err
 }
 
-func (s *System) warn(msg string, args ...any) {
-	if s.logT.allow() {
-		s.log.Warn(msg, args...)
-	}
-}
-
-// throttle allows 10 events a second.
-type throttle struct {
-	mu    sync.Mutex
-	start time.Time
-	n     int
-}
-
-func (t *throttle) allow() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now := time.Now(); now.Sub(t.start) > time.Second {
-		t.start, t.n = now, 0
-	}
-	t.n++
-	return t.n <= 10
-}
+func (s *System) warn(msg string, args ...any) { s.logT.Warn(msg, args...) }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -64,12 +66,18 @@ func runActor(args []string) error {
 		rtt, stream = 5_000, 100_000
 	}
 
-	ringRTT, err := benchRingRTT(d, 64, false, rtt)
-	if err != nil {
-		return fmt.Errorf("ring round trip: %w", err)
+	var ringRTT result
+	for _, spin := range []bool{true, false} {
+		r, err := benchRingRTT(d, 64, spin, rtt)
+		if err != nil {
+			return fmt.Errorf("ring round trip: %w", err)
+		}
+		r.Bench = "actor"
+		rp.add(r)
+		if !spin {
+			ringRTT = r
+		}
 	}
-	ringRTT.Bench = "actor"
-	rp.add(ringRTT)
 	local := map[int]result{}
 	for _, size := range []int{64, 4096} {
 		r, err := benchProtoRTT(size, rtt)
@@ -88,7 +96,7 @@ func runActor(args []string) error {
 			r.Ratio, r.RatioTo = r.P50/local[size].P50, "protoactor in-process p50"
 			rp.add(r)
 			if size == 64 {
-				rp.ratio(fmt.Sprintf("%s 64 B RTT p50 / ring RTT p50", mode(plain)), r.P50/ringRTT.P50)
+				rp.ratio(fmt.Sprintf("%s 64 B RTT p50 / parked ring RTT p50", mode(plain)), r.P50/ringRTT.P50)
 			}
 		}
 	}
@@ -171,8 +179,15 @@ func requestLoop(root *proto.RootContext, pid *actor.PID, size, n int) ([]time.D
 	return samples, nil
 }
 
+// quietSystem is a plain protoactor system that does not log.
+func quietSystem() *proto.ActorSystem {
+	return proto.NewActorSystemWithConfig(proto.Configure(proto.WithLoggerFactory(func(*proto.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	})))
+}
+
 func benchProtoRTT(size, n int) (result, error) {
-	sys := proto.NewActorSystem()
+	sys := quietSystem()
 	defer sys.Shutdown()
 	pid := sys.Root.Spawn(echoProps())
 	samples, err := requestLoop(sys.Root, pid, size, n)
@@ -185,7 +200,7 @@ func benchProtoRTT(size, n int) (result, error) {
 }
 
 func benchProtoSend(size, n int) (result, error) {
-	sys := proto.NewActorSystem()
+	sys := quietSystem()
 	defer sys.Shutdown()
 	var got atomic.Int64
 	done := make(chan struct{})

@@ -3,12 +3,12 @@ package mailbox
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/shmactor/shmactor/internal/logx"
 	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/internal/wire"
 	"github.com/shmactor/shmactor/registry"
@@ -150,7 +150,7 @@ type Mailboxes struct {
 	cfg   Config
 	inbox *shm.Ring
 	name  string
-	log   *slog.Logger
+	log   *logx.Throttled
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
@@ -165,7 +165,6 @@ type Mailboxes struct {
 
 type counters struct {
 	sent, received, full, dropped, failed, undecodable, rejected atomic.Uint64
-	logT                                                         throttle
 }
 
 // peer is the sending side towards one node. Sends to it are flat-
@@ -185,10 +184,7 @@ func Open(cfg Config) (*Mailboxes, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	mb := &Mailboxes{cfg: cfg, name: registry.NodeFile("inbox", cfg.Self), peers: map[uint64]*peer{}, dead: map[uint64]struct{}{}, log: cfg.Logger}
-	if mb.log == nil {
-		mb.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	mb := &Mailboxes{cfg: cfg, name: registry.NodeFile("inbox", cfg.Self), peers: map[uint64]*peer{}, dead: map[uint64]struct{}{}, log: &logx.Throttled{Log: cfg.Logger}}
 	mb.pool.New = func() any { return &encoder{enc: wire.NewEncoder(cfg.Types), buf: make([]byte, 0, 512)} }
 	ring, err := shm.CreateRing(cfg.Dir, mb.name, &cfg.Ring)
 	if err != nil {

@@ -5,11 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/shmactor/shmactor/internal/logx"
 	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/internal/wire"
 	"github.com/shmactor/shmactor/shm"
@@ -27,14 +25,14 @@ type Consumer struct {
 	batch   int
 	msg     Message // reused for each delivery
 	ctr     *counters
-	log     *slog.Logger
+	log     *logx.Throttled
 
 	started atomic.Bool
 	stop    context.CancelFunc
 	done    chan struct{}
 }
 
-func newConsumer(ring *shm.Ring, s *seal.Sealer, types *wire.Registry, meet func(uint64) bool, handler func(*Message), batch int, ctr *counters, log *slog.Logger) *Consumer {
+func newConsumer(ring *shm.Ring, s *seal.Sealer, types *wire.Registry, meet func(uint64) bool, handler func(*Message), batch int, ctr *counters, log *logx.Throttled) *Consumer {
 	c := &Consumer{ring: ring, sealer: s, dec: wire.NewDecoder(types), meet: meet, handler: handler, batch: batch, ctr: ctr, log: log, stop: func() {}, done: make(chan struct{})}
 	c.dec.Max = ring.MaxRecord()
 	return c
@@ -72,7 +70,7 @@ func (c *Consumer) pump(ctx context.Context) {
 			return
 		default:
 			c.ctr.rejected.Add(1)
-			c.ctr.warn(c.log, "mailbox: corrupt record", "ring", c.ring.Name(), "err", err)
+			c.log.Warn("mailbox: corrupt record", "ring", c.ring.Name(), "err", err)
 		}
 	}
 }
@@ -85,7 +83,7 @@ func (c *Consumer) handle(frame []byte) {
 	}
 	if err != nil {
 		c.ctr.rejected.Add(1)
-		c.ctr.warn(c.log, "mailbox: malformed frame dropped", "ring", c.ring.Name(), "err", err)
+		c.log.Warn("mailbox: malformed frame dropped", "ring", c.ring.Name(), "err", err)
 		return
 	}
 	meta := seal.Meta{From: h.From, To: h.To, Epoch: h.Epoch, Seq: h.Seq, Sealed: h.Flags&wire.FlagSealed != 0}
@@ -95,13 +93,13 @@ func (c *Consumer) handle(frame []byte) {
 	}
 	if err != nil {
 		c.ctr.rejected.Add(1)
-		c.ctr.warn(c.log, "mailbox: frame failed to open; dropped", "ring", c.ring.Name(), "err", err)
+		c.log.Warn("mailbox: frame failed to open; dropped", "ring", c.ring.Name(), "err", err)
 		return
 	}
 	for len(body) > 0 {
 		if len(body) < 4 || int(binary.BigEndian.Uint32(body)) > len(body)-4 {
 			c.ctr.rejected.Add(1)
-			c.ctr.warn(c.log, "mailbox: frame body malformed; rest dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", h.From))
+			c.log.Warn("mailbox: frame body malformed; rest dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", h.From))
 			return
 		}
 		n := int(binary.BigEndian.Uint32(body))
@@ -114,7 +112,7 @@ func (c *Consumer) deliver(from uint64, env []byte) {
 	ih, il, err := c.dec.Header(env)
 	if err != nil {
 		c.ctr.rejected.Add(1)
-		c.ctr.warn(c.log, "mailbox: malformed envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
+		c.log.Warn("mailbox: malformed envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
 		return
 	}
 	m := &c.msg
@@ -124,7 +122,7 @@ func (c *Consumer) deliver(from uint64, env []byte) {
 		meta, k, err := c.dec.StringMap(rest)
 		if err != nil {
 			c.ctr.rejected.Add(1)
-			c.ctr.warn(c.log, "mailbox: malformed metadata; envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
+			c.log.Warn("mailbox: malformed metadata; envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
 			return
 		}
 		m.Meta, rest = meta, rest[k:]
@@ -135,32 +133,6 @@ func (c *Consumer) deliver(from uint64, env []byte) {
 	c.ctr.received.Add(1)
 	c.handler(m)
 }
-
-// warn logs a line, at most a few a second.
-func (c *counters) warn(log *slog.Logger, msg string, args ...any) {
-	if c.logT.allow() {
-		log.Warn(msg, args...)
-	}
-}
-
-// throttle allows 10 events a second.
-type throttle struct {
-	mu    sync.Mutex
-	start time.Time
-	n     int
-}
-
-func (t *throttle) allow() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if now := time.Now(); now.Sub(t.start) > time.Second {
-		t.start, t.n = now, 0
-	}
-	t.n++
-	return t.n <= 10
-}
-
-// Stats returns the node's counters.
 
 // Consume opens (creating it if needed, with cfg) the ring called name
 // and pumps it like the inbox, opening frames with sealer and taking one

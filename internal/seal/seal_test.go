@@ -539,3 +539,26 @@ func TestOpenOnly(t *testing.T) {
 		t.Fatalf("open: %v %v", v, err)
 	}
 }
+
+// Sealing and opening allocate nothing (the frame has room for the tag).
+func TestSealOpenDoNotAllocate(t *testing.T) {
+	a, b := newNode(t, "shop", 1, false), newNode(t, "shop", 2, false)
+	introduce(t, a, b)
+	hdr := []byte("0123456789")
+	frame := make([]byte, 0, 128)
+	var sealed []byte
+	allocs := testing.AllocsPerRun(100, func() {
+		seq, _, _ := a.Next(2)
+		frame = append(append(frame[:0], hdr...), "a 64-byte payload, more or less: 0123456789abcdef0123456789ab"...)
+		var err error
+		if sealed, err = a.Seal(frame, len(hdr), 2, seq); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Open(sealed, len(hdr), Meta{From: 1, To: 2, Epoch: 1, Seq: seq, Sealed: true}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per seal and open", allocs)
+	}
+}

@@ -11,6 +11,10 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
+// nonces holds nonce buffers: passed to an AEAD through its interface, a
+// nonce on the stack would escape, an allocation per envelope.
+var nonces = sync.Pool{New: func() any { return new([chacha20poly1305.NonceSize]byte) }}
+
 // TagSize is what sealing adds to an envelope: a sealed envelope is
 // header || ciphertext || tag. The nonce is not sent: it is the
 // envelope's sequence number, which the header carries.
@@ -256,7 +260,8 @@ func (s *Sealer) Seal(frame []byte, hdrLen int, to, seq uint64) ([]byte, error) 
 	}
 	n := len(frame) + TagSize
 	frame = slices.Grow(frame, TagSize) // a no-op when the caller left room
-	var nonce [chacha20poly1305.NonceSize]byte
+	nonce := nonces.Get().(*[chacha20poly1305.NonceSize]byte)
+	defer nonces.Put(nonce)
 	binary.BigEndian.PutUint64(nonce[4:], seq)
 	body := frame[hdrLen:]
 	p.send.Seal(body[:0], nonce[:], body, frame[:hdrLen])
@@ -292,10 +297,12 @@ func (s *Sealer) Open(frame []byte, hdrLen int, m Meta) ([]byte, error) {
 		if hdrLen < 0 || len(frame) < hdrLen+TagSize {
 			return fail(fmt.Errorf("%w: %d bytes after a %d-byte header", ErrShort, len(frame)-hdrLen, hdrLen))
 		}
-		var nonce [chacha20poly1305.NonceSize]byte
+		nonce := nonces.Get().(*[chacha20poly1305.NonceSize]byte)
 		binary.BigEndian.PutUint64(nonce[4:], m.Seq)
 		body := frame[hdrLen:]
-		if payload, err = p.recv.Open(body[:0], nonce[:], body, frame[:hdrLen]); err != nil {
+		payload, err = p.recv.Open(body[:0], nonce[:], body, frame[:hdrLen])
+		nonces.Put(nonce)
+		if err != nil {
 			return fail(ErrAuth)
 		}
 	}
