@@ -135,6 +135,7 @@ type Outgoing struct {
 
 // Stats counts a node's traffic.
 type Stats struct {
+	Queued      uint64 // messages accepted by Post or Send, for a writer to push
 	Sent        uint64 // messages pushed to peers' inboxes
 	Received    uint64 // messages taken from this node's inbox and handed on
 	Full        uint64 // sends that failed because an inbox stayed full
@@ -164,7 +165,7 @@ type Mailboxes struct {
 }
 
 type counters struct {
-	sent, received, full, dropped, failed, undecodable, rejected atomic.Uint64
+	queued, sent, received, full, dropped, failed, undecodable, rejected atomic.Uint64
 }
 
 // peer is the sending side towards one node. Sends to it are flat-
@@ -217,7 +218,7 @@ func (mb *Mailboxes) MaxRecord() int { return mb.inbox.MaxRecord() }
 func (mb *Mailboxes) Stats() Stats {
 	c := &mb.ctr
 	st := Stats{
-		Sent: c.sent.Load(), Received: c.received.Load(), Full: c.full.Load(), Dropped: c.dropped.Load(), Failed: c.failed.Load(),
+		Queued: c.queued.Load(), Sent: c.sent.Load(), Received: c.received.Load(), Full: c.full.Load(), Dropped: c.dropped.Load(), Failed: c.failed.Load(),
 		Undecodable: c.undecodable.Load(), Rejected: c.rejected.Load(),
 	}
 	st.Inbox, _ = mb.inbox.Stats()

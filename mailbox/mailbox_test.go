@@ -388,7 +388,7 @@ func TestPostBatches(t *testing.T) {
 	if st := b.mb.Stats(); st.Inbox.Pushed > n/10 {
 		t.Fatalf("%d frames for %d messages", st.Inbox.Pushed, n)
 	}
-	if st := a.mb.Stats(); st.Sent != n {
+	if st := a.mb.Stats(); st.Sent != n || st.Queued != n {
 		t.Fatalf("sender stats %+v", st)
 	}
 }

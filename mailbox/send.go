@@ -211,6 +211,7 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 		it.out = m
 	}
 	p.items = append(p.items, it)
+	mb.ctr.queued.Add(1)
 	if p.idle {
 		p.idle = false
 		select {
