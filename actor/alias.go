@@ -61,6 +61,12 @@ var (
 	PropsFromProducer = proto.PropsFromProducer
 	// NewPID makes a PID.
 	NewPID = proto.NewPID
+	// WithMailbox sets the mailbox of actors made from Props, as in
+	// props.Configure(actor.WithMailbox(actor.Bounded(1000))).
+	WithMailbox = proto.WithMailbox
+	// Bounded makes mailboxes that hold at most size messages; a sender
+	// to a full one waits.
+	Bounded = proto.Bounded
 	// ErrTimeout is a future's error when no answer came in time.
 	ErrTimeout = proto.ErrTimeout
 	// ErrDeadLetter is a future's error when the request could not be

@@ -116,6 +116,11 @@ func (s *System) undelivered(node uint64, out *mailbox.Outgoing, err error) {
 		s.undeliverable(pid, msg, err)
 	case wire.KindSystem:
 		s.systemUndelivered(node, pid, out.Value, err)
+	case wire.KindPublish:
+		if !s.host.Undelivered(node, out, err) {
+			s.nUndelivered.Add(1)
+			s.warn("shmactor: publication not delivered", "node", fmt.Sprintf("%016x", node), "subject", out.Target, "err", err)
+		}
 	default:
 		s.nUndelivered.Add(1)
 		s.warn("shmactor: control message not delivered", "node", fmt.Sprintf("%016x", node), "message", fmt.Sprintf("%T", out.Value), "err", err)

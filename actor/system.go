@@ -13,6 +13,7 @@ import (
 
 	proto "github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shmactor/shmactor/internal/link"
 	"github.com/shmactor/shmactor/internal/logx"
 	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/internal/wire"
@@ -54,6 +55,9 @@ type System struct {
 	registrar *proto.PID
 	deadLettered,
 	nUndelivered atomic.Uint64
+
+	syncs barriers   // registry barriers this node waits on
+	host  *link.Host // what the layers above (topic/) use
 
 	stopWatch func()
 	closed    atomic.Bool
@@ -150,6 +154,8 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		s.meetNode(n)
 	}
 	s.registrar = s.Root.Spawn(proto.PropsFromFunc(s.registrarReceive))
+	s.host = s.newHost(o.policy)
+	link.Attach(s.ActorSystem, s.host)
 	s.mb.Start() // only now: delivery needs the registry and the resolver
 	return s, nil
 }
@@ -272,6 +278,7 @@ func (s *System) nodeGone(node uint64) {
 	s.rmu.Unlock()
 	s.mb.Gone(node)
 	s.sealer.RemovePeer(node)
+	s.syncs.answered(0, node)
 	watches, futures := s.links.drop(node)
 	who := s.NodeAddress(node)
 	for _, w := range watches {
@@ -329,7 +336,13 @@ func (s *System) deliver(m *mailbox.Message) {
 		}
 		proc.SendUserMessage(target, msg)
 	case wire.KindControl:
-		s.control(m)
+		if !s.syncControl(m) {
+			s.control(m)
+		}
+	case wire.KindPublish:
+		if !s.host.Publish(m) {
+			s.warn("shmactor: publication for a node without subscriptions dropped", "subject", m.Target, "from", fmt.Sprintf("%016x", m.From))
+		}
 	case wire.KindSystem:
 		if t, ok := m.Value.(*proto.Terminated); ok && t.Who != nil {
 			s.links.unwatch(m.From, m.Target, t.Who.Id)
@@ -460,6 +473,10 @@ func (s *System) Close() error {
 	}
 	if s.stopWatch != nil {
 		s.stopWatch()
+	}
+	if s.host != nil {
+		s.host.Close()
+		link.Detach(s.ActorSystem)
 	}
 	s.closeQueues()
 	err := s.mb.Close()

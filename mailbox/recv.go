@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/shmactor/shmactor/internal/logx"
@@ -27,9 +28,11 @@ type Consumer struct {
 	ctr     *counters
 	log     *logx.Throttled
 
-	started atomic.Bool
-	stop    context.CancelFunc
-	done    chan struct{}
+	started   atomic.Bool
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 func newConsumer(ring *shm.Ring, s *seal.Sealer, types *wire.Registry, meet func(uint64) bool, handler func(*Message), batch int, ctr *counters, log *logx.Throttled) *Consumer {
@@ -47,14 +50,17 @@ func (c *Consumer) start() {
 	go c.pump(ctx)
 }
 
-// Close stops the pump and closes its ring handle.
+// Close stops the pump and closes its ring handle. Closing twice is
+// harmless.
 func (c *Consumer) Close() error {
-	c.stop()
-	err := c.ring.Close()
-	if c.started.Load() {
-		<-c.done
-	}
-	return err
+	c.closeOnce.Do(func() {
+		c.stop()
+		c.closeErr = c.ring.Close()
+		if c.started.Load() {
+			<-c.done
+		}
+	})
+	return c.closeErr
 }
 
 func (c *Consumer) pump(ctx context.Context) {

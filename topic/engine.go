@@ -1,0 +1,301 @@
+package topic
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	proto "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shmactor/shmactor/actor"
+	"github.com/shmactor/shmactor/internal/link"
+	"github.com/shmactor/shmactor/internal/wire"
+	"github.com/shmactor/shmactor/mailbox"
+)
+
+// engine is a System's topic layer: its subscriptions, its view of where
+// publications go, its counters.
+type engine struct {
+	sys  *actor.System
+	host *link.Host
+
+	mu     sync.Mutex
+	names  map[string]*held // registry names this node holds
+	subs   map[*Subscription]struct{}
+	closed bool
+
+	local  atomic.Pointer[localTable]
+	lgen   atomic.Uint64 // bumped when this node's registry entries change
+	routes atomic.Pointer[routeTable]
+	rmu    sync.Mutex // serializes rebuilding routes
+
+	slow reporter
+
+	published, sent, delivered, dropped, undelivered, unrouted, rejected atomic.Uint64
+}
+
+// held is a registry name this node holds for refs subscriptions.
+type held struct {
+	refs  int
+	ready chan struct{} // closed when the barrier is done
+	err   error
+}
+
+// engineOf returns sys's topic engine, making it on first use.
+func engineOf(sys *actor.System) (*engine, error) {
+	if sys == nil {
+		return nil, fmt.Errorf("%w: nil System", ErrInvalidOption)
+	}
+	host := link.Of(sys.ActorSystem)
+	if host == nil {
+		return nil, ErrClosed
+	}
+	v := host.Ext("topic", func() (any, func()) {
+		e := &engine{sys: sys, host: host, names: map[string]*held{}, subs: map[*Subscription]struct{}{}}
+		e.local.Store(&localTable{})
+		e.slow.init(sys)
+		host.HandlePublish(e.onPublish)
+		host.HandleUndelivered(e.onUndelivered)
+		return e, e.close
+	})
+	if v == nil {
+		return nil, ErrClosed
+	}
+	return v.(*engine), nil
+}
+
+// table returns the routing table for the registry's current view.
+func (e *engine) table() *routeTable {
+	gen, lgen := e.host.Registry.Generation(), e.lgen.Load()
+	if t := e.routes.Load(); t != nil && t.gen == gen && t.lgen == lgen {
+		return t
+	}
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	gen, lgen = e.host.Registry.Generation(), e.lgen.Load()
+	if t := e.routes.Load(); t != nil && t.gen == gen && t.lgen == lgen {
+		return t
+	}
+	t := buildRoutes(e.host.Registry, e.host.Node, gen, lgen, e.host.Warn)
+	e.routes.Store(t)
+	return t
+}
+
+// publish delivers msg to every subscription matching subject.
+func (e *engine) publish(subject string, msg any) error {
+	e.published.Add(1)
+	local := e.local.Load().lookup(subject)
+	r := e.table().lookup(subject)
+	if len(local) == 0 && r == noRoute {
+		return nil
+	}
+	if r != noRoute {
+		if err := e.host.CheckType(msg); err != nil {
+			return err
+		}
+	}
+	for _, s := range local {
+		s.offer(subject, msg)
+	}
+	var first error
+	for _, node := range r.nodes {
+		err := e.host.Post(node, &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}, e.host.Policy)
+		if err == nil {
+			e.sent.Add(1)
+			continue
+		}
+		if fatal := e.failed(node, subject, err); fatal && first == nil {
+			first = err
+		}
+	}
+	for _, q := range r.queues {
+		err := e.host.PostQueue(q, &mailbox.Outgoing{Kind: wire.KindUser, Target: q, Value: msg, Meta: map[string]string{SubjectHeader: subject}})
+		if err == nil {
+			e.sent.Add(1)
+			continue
+		}
+		if fatal := e.failed(0, subject, err); fatal && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// failed counts a publication that could not be sent to a node (0: to a
+// queue group) and reports whether the publisher should hear of it: a
+// message too large or not encodable is the publisher's to fix; a node
+// gone or too slow is not.
+func (e *engine) failed(node uint64, subject string, err error) (fatal bool) {
+	switch {
+	case errors.Is(err, mailbox.ErrNodeGone):
+		e.undelivered.Add(1)
+		return false
+	case errors.Is(err, mailbox.ErrFull), errors.Is(err, mailbox.ErrDropped):
+		e.dropped.Add(1)
+		e.slow.drop(SlowConsumer{Subject: subject, Node: node, Policy: policyOf(err)}, nil)
+		return false
+	}
+	e.undelivered.Add(1)
+	return true
+}
+
+func policyOf(err error) Policy {
+	if errors.Is(err, mailbox.ErrDropped) {
+		return DropNewest
+	}
+	return Block
+}
+
+// onUndelivered counts a publication posted to a node that failed later.
+func (e *engine) onUndelivered(node uint64, out *mailbox.Outgoing, err error) {
+	e.failed(node, out.Target, err)
+}
+
+// onPublish fans a publication from another node out to this node's
+// subscriptions; it runs on the inbox pump.
+func (e *engine) onPublish(m *mailbox.Message) {
+	if err := ValidSubject(m.Target); err != nil {
+		e.rejected.Add(1)
+		e.host.Warn("topic: publication with a bad subject dropped", "from", fmt.Sprintf("%016x", m.From), "err", err)
+		return
+	}
+	if m.Err != nil {
+		e.rejected.Add(1)
+		e.host.Warn("topic: undecodable publication dropped", "subject", m.Target, "type", m.Type, "from", fmt.Sprintf("%016x", m.From), "err", m.Err)
+		return
+	}
+	subs := e.local.Load().lookup(m.Target)
+	if len(subs) == 0 {
+		e.unrouted.Add(1) // unsubscribed an instant ago
+		return
+	}
+	for _, s := range subs {
+		s.offer(m.Target, m.Value)
+	}
+}
+
+// hold makes this node a holder of the registry name for a subscription
+// and, for the first subscription under that name, waits until every node
+// routes to it.
+func (e *engine) hold(name, target string, confirm time.Duration) (*held, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if h := e.names[name]; h != nil {
+		h.refs++
+		e.mu.Unlock()
+		<-h.ready
+		if h.err != nil {
+			e.release(name, h)
+			return nil, h.err
+		}
+		return h, nil
+	}
+	h := &held{refs: 1, ready: make(chan struct{})}
+	e.names[name] = h
+	err := e.host.Registry.Subscribe(name, target)
+	e.lgen.Add(1)
+	e.mu.Unlock()
+	if err == nil {
+		if missing := e.host.Barrier(confirm); len(missing) > 0 {
+			err = &UnconfirmedError{Nodes: missing, Timeout: confirm}
+		}
+	}
+	h.err = err
+	close(h.ready)
+	if err != nil {
+		e.release(name, h)
+		return nil, err
+	}
+	return h, nil
+}
+
+// release drops one subscription's hold of a registry name.
+func (e *engine) release(name string, h *held) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h.refs--
+	if h.refs > 0 || e.names[name] != h {
+		return
+	}
+	delete(e.names, name)
+	if err := e.host.Registry.Unsubscribe(name); err != nil && !e.closed {
+		e.host.Warn("topic: leaving subscription record", "name", name, "err", err)
+	}
+	e.lgen.Add(1)
+}
+
+// addLocal and removeLocal change the plain subscriptions publications
+// are fanned out to.
+func (e *engine) addLocal(s *Subscription) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.subs[s] = struct{}{}
+	if s.group == "" {
+		old := e.local.Load()
+		t := &localTable{subs: append(old.subs[:len(old.subs):len(old.subs)], s)}
+		e.local.Store(t)
+	}
+	return nil
+}
+
+func (e *engine) removeLocal(s *Subscription) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.subs, s)
+	if s.group != "" {
+		return
+	}
+	old := e.local.Load()
+	t := &localTable{}
+	for _, x := range old.subs {
+		if x != s {
+			t.subs = append(t.subs, x)
+		}
+	}
+	e.local.Store(t)
+}
+
+// close ends every subscription of this node; it runs when the System
+// closes.
+func (e *engine) close() {
+	e.mu.Lock()
+	e.closed = true
+	subs := make([]*Subscription, 0, len(e.subs))
+	for s := range e.subs {
+		subs = append(subs, s)
+	}
+	e.mu.Unlock()
+	for _, s := range subs {
+		s.Unsubscribe()
+	}
+	e.slow.stop()
+}
+
+// consumerProps makes the actor that takes a queue group member's share
+// of the group's work queue.
+func consumerProps(s *Subscription) *actor.Props {
+	return actor.PropsFromFunc(func(ctx actor.Context) {
+		subject := ctx.MessageHeader().Get(SubjectHeader)
+		if subject == "" {
+			return // lifecycle messages
+		}
+		if s.done.Load() {
+			s.discarded.Add(1)
+			return
+		}
+		s.deliver(subject, ctx.Message())
+	})
+}
+
+// newEnvelope wraps a message for an actor subscriber.
+func newEnvelope(subject string, msg any) *proto.MessageEnvelope {
+	return &proto.MessageEnvelope{Header: map[string]string{SubjectHeader: subject}, Message: msg}
+}

@@ -1,0 +1,313 @@
+package topic
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmactor/shmactor/actor"
+)
+
+// SubjectHeader is the message header that carries a publication's
+// subject to an actor subscriber (see Subject).
+const SubjectHeader = "topic.subject"
+
+// Subject returns the subject of the publication an actor is handling,
+// or "" when the message is not one.
+func Subject(ctx actor.Context) string {
+	h := ctx.MessageHeader()
+	if h == nil {
+		return ""
+	}
+	return h.Get(SubjectHeader)
+}
+
+// Subscription is one subscriber's interest in a pattern. Its methods are
+// safe for concurrent use.
+type Subscription struct {
+	e       *engine
+	pattern string
+	group   string
+	name    string
+	h       *held
+	set     settings
+
+	pid      *actor.PID                    // actor subscriber
+	fn       func(subject string, msg any) // function subscriber
+	consumer *actor.PID                    // queue group member: its work queue consumer
+	q        *pending                      // plain subscriptions: waiting deliveries
+	exited   chan struct{}                 // the delivering goroutine has returned
+
+	done                                  atomic.Bool
+	delivered, dropped, discarded, panics atomic.Uint64
+}
+
+// Stats counts a subscription's deliveries.
+type Stats struct {
+	Delivered uint64 // handed to the actor, or returned from the function
+	Dropped   uint64 // dropped by the slow-consumer policy
+	Discarded uint64 // waiting when the subscription ended, never delivered
+	Pending   int    // waiting or being handled now
+	Panics    uint64 // function subscriber calls that panicked
+}
+
+// Subscribe delivers every publication on a subject matching pattern to
+// the actor pid, as the published message with the subject in its
+// SubjectHeader header. When Subscribe returns, every node of the
+// namespace routes matching publications to this node: a Publish issued
+// anywhere afterwards is delivered.
+func Subscribe(sys *actor.System, pattern string, pid *actor.PID, opts ...Option) (*Subscription, error) {
+	if pid == nil {
+		return nil, fmt.Errorf("%w: subscribe %q: nil PID", ErrInvalidOption, pattern)
+	}
+	return subscribe(sys, pattern, "", pid, nil, opts)
+}
+
+// SubscribeFunc calls fn for every publication on a subject matching
+// pattern, one call at a time, in publication order for each publisher.
+// fn runs on a goroutine of the subscription's own and must not keep msg
+// for writing: other subscribers may hold the same value.
+func SubscribeFunc(sys *actor.System, pattern string, fn func(subject string, msg any), opts ...Option) (*Subscription, error) {
+	if fn == nil {
+		return nil, fmt.Errorf("%w: subscribe %q: nil function", ErrInvalidOption, pattern)
+	}
+	return subscribe(sys, pattern, "", nil, fn, opts)
+}
+
+// QueueSubscribe makes the actor pid a member of queue group group for
+// pattern: each matching publication goes to exactly one live member of
+// the group, in whichever process; other subscribers still get it. The
+// group's publications wait in a work queue (package actor's QueuePID)
+// that members take from, so a member that dies loses only what it had
+// taken. The pending limit and slow-consumer policy do not apply:
+// publishers wait for room in the queue as for any send.
+func QueueSubscribe(sys *actor.System, pattern, group string, pid *actor.PID, opts ...Option) (*Subscription, error) {
+	if pid == nil {
+		return nil, fmt.Errorf("%w: subscribe %q: nil PID", ErrInvalidOption, pattern)
+	}
+	if err := ValidGroup(group); err != nil {
+		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+	}
+	return subscribe(sys, pattern, group, pid, nil, opts)
+}
+
+// QueueSubscribeFunc is QueueSubscribe with a function: fn handles each
+// publication the member takes, and the member takes the next one only
+// when fn has returned.
+func QueueSubscribeFunc(sys *actor.System, pattern, group string, fn func(subject string, msg any), opts ...Option) (*Subscription, error) {
+	if fn == nil {
+		return nil, fmt.Errorf("%w: subscribe %q: nil function", ErrInvalidOption, pattern)
+	}
+	if err := ValidGroup(group); err != nil {
+		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+	}
+	return subscribe(sys, pattern, group, nil, fn, opts)
+}
+
+func subscribe(sys *actor.System, pattern, group string, pid *actor.PID, fn func(string, any), opts []Option) (*Subscription, error) {
+	if err := ValidPattern(pattern); err != nil {
+		return nil, fmt.Errorf("topic: subscribe: %w", err)
+	}
+	set := defaults()
+	for _, o := range opts {
+		if err := o(&set); err != nil {
+			return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+		}
+	}
+	e, err := engineOf(sys)
+	if err != nil {
+		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+	}
+	name, target := regName(pattern, group)
+	s := &Subscription{e: e, pattern: pattern, group: group, name: name, set: set, pid: pid, fn: fn, exited: make(chan struct{})}
+	if group == "" {
+		s.q = newPending(set.pending)
+		go s.run()
+	} else {
+		close(s.exited)
+		if s.consumer, err = sys.ConsumeQueue(queueName(name), consumerProps(s)); err != nil {
+			return nil, fmt.Errorf("topic: subscribe %q group %q: %w", pattern, group, err)
+		}
+	}
+	if err := e.addLocal(s); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+	}
+	if s.h, err = e.hold(name, target, set.confirm); err != nil {
+		s.done.Store(true)
+		e.removeLocal(s)
+		s.stop()
+		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+	}
+	return s, nil
+}
+
+// run delivers a plain subscription's publications, in order.
+func (s *Subscription) run() {
+	defer close(s.exited)
+	var batch []delivery
+	for {
+		batch = s.q.take(batch[:0])
+		if len(batch) == 0 {
+			return // closed
+		}
+		for i, d := range batch {
+			if s.done.Load() {
+				s.discarded.Add(uint64(len(batch) - i))
+				break
+			}
+			s.deliver(d.subject, d.msg)
+			s.q.done()
+		}
+		clear(batch)
+	}
+}
+
+// deliver hands one publication to the subscriber.
+func (s *Subscription) deliver(subject string, msg any) {
+	if s.fn == nil {
+		s.e.sys.Root.Send(s.pid, newEnvelope(subject, msg))
+		s.delivered.Add(1)
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.panics.Add(1)
+			s.e.host.Warn("topic: subscriber function panicked", "pattern", s.pattern, "subject", subject, "panic", fmt.Sprint(p))
+		}
+	}()
+	s.fn(subject, msg)
+	s.delivered.Add(1)
+}
+
+// offer queues a publication for a plain subscription, applying its
+// slow-consumer policy.
+func (s *Subscription) offer(subject string, msg any) {
+	wait := time.Duration(0)
+	if s.set.policy == Block {
+		wait = s.set.timeout
+	}
+	ok, closed := s.q.push(delivery{subject: subject, msg: msg}, wait)
+	switch {
+	case ok:
+		return
+	case closed:
+		s.discarded.Add(1)
+		return
+	}
+	s.dropped.Add(1)
+	s.e.dropped.Add(1)
+	s.e.host.Warn("topic: slow consumer; publication dropped", "pattern", s.pattern, "subject", subject, "policy", s.set.policy.String(), "pending", s.set.pending)
+	s.e.slow.drop(SlowConsumer{Subject: subject, Pattern: s.pattern, Group: s.group, Node: s.e.host.Node, Policy: s.set.policy}, s)
+}
+
+// stop ends delivery: the goroutine (or the queue consumer) and what was
+// waiting.
+func (s *Subscription) stop() {
+	if s.q != nil {
+		s.discarded.Add(uint64(s.q.close()))
+	}
+	if s.consumer != nil {
+		s.e.host.StopConsumer(s.consumer)
+	}
+}
+
+// Unsubscribe ends the subscription: nothing more is delivered to it,
+// and publications still waiting for it are discarded (counted in
+// Stats). The last subscription of a node for a pattern takes the node
+// out of the pattern's routing. Unsubscribing twice returns
+// ErrUnsubscribed.
+func (s *Subscription) Unsubscribe() error {
+	if !s.done.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: %q", ErrUnsubscribed, s.pattern)
+	}
+	s.e.removeLocal(s)
+	s.stop()
+	s.e.release(s.name, s.h)
+	s.e.slow.forget(s)
+	return nil
+}
+
+// Pattern returns the subscription's pattern.
+func (s *Subscription) Pattern() string { return s.pattern }
+
+// Group returns the subscription's queue group, "" for none.
+func (s *Subscription) Group() string { return s.group }
+
+// Stats returns the subscription's counters.
+func (s *Subscription) Stats() Stats {
+	st := Stats{Delivered: s.delivered.Load(), Dropped: s.dropped.Load(), Discarded: s.discarded.Load(), Panics: s.panics.Load()}
+	if s.q != nil {
+		st.Pending = s.q.len()
+	}
+	return st
+}
+
+// Publish publishes msg on subject to every matching subscription in the
+// namespace: once to each node that has subscribers (sealed for that
+// node), which hands it to its own subscribers; once to each queue group.
+// Subscribers in this process get msg itself, without serialization. A
+// subject nobody subscribes to costs a lookup and nothing else.
+//
+// Publish returns an error for a bad subject, a message type not
+// registered for crossing processes (actor.RegisterMessage) when another
+// process subscribes, a message too large, or a closed System.
+// Publications dropped because a subscriber does not keep up are not
+// errors of the publisher's: they are counted and reported as
+// SlowConsumer events. A Block subscription in this process makes Publish
+// wait for room.
+func Publish(sys *actor.System, subject string, msg any) error {
+	if err := ValidSubject(subject); err != nil {
+		return fmt.Errorf("topic: publish: %w", err)
+	}
+	e, err := engineOf(sys)
+	if err != nil {
+		return fmt.Errorf("topic: publish %q: %w", subject, err)
+	}
+	if err := e.publish(subject, msg); err != nil {
+		return fmt.Errorf("topic: publish %q: %w", subject, err)
+	}
+	return nil
+}
+
+// NodeStats counts a node's publications.
+type NodeStats struct {
+	Published   uint64 // Publish calls with a valid subject
+	Sent        uint64 // envelopes queued for other nodes and queue groups
+	Dropped     uint64 // publications dropped for slow consumers, here or at a node's full inbox
+	Undelivered uint64 // publications for nodes that were gone, or that could not be encoded
+	Unrouted    uint64 // publications received for subscriptions that had just ended
+	Rejected    uint64 // publications received with a bad subject or undecodable payload
+}
+
+// StatsOf returns sys's publication counters.
+func StatsOf(sys *actor.System) (NodeStats, error) {
+	e, err := engineOf(sys)
+	if err != nil {
+		return NodeStats{}, err
+	}
+	return NodeStats{
+		Published: e.published.Load(), Sent: e.sent.Load(), Dropped: e.dropped.Load(),
+		Undelivered: e.undelivered.Load(), Unrouted: e.unrouted.Load(), Rejected: e.rejected.Load(),
+	}, nil
+}
+
+// UnconfirmedError is the ErrUnconfirmed of a Subscribe: the nodes that
+// did not confirm routing within the timeout (a process stopped, or
+// overloaded).
+type UnconfirmedError struct {
+	Nodes   []uint64
+	Timeout time.Duration
+}
+
+func (e *UnconfirmedError) Error() string {
+	ids := make([]string, len(e.Nodes))
+	for i, n := range e.Nodes {
+		ids[i] = fmt.Sprintf("%016x", n)
+	}
+	return fmt.Sprintf("%v: node(s) %s did not answer within %v", ErrUnconfirmed, strings.Join(ids, ", "), e.Timeout)
+}
+
+// Unwrap returns ErrUnconfirmed.
+func (e *UnconfirmedError) Unwrap() error { return ErrUnconfirmed }
