@@ -21,10 +21,11 @@ type engine struct {
 	sys  *actor.System
 	host *link.Host
 
-	mu     sync.Mutex
-	names  map[string]*held // registry names this node holds
-	subs   map[*Subscription]struct{}
-	closed bool
+	mu       sync.Mutex
+	names    map[string]*held // registry names this node holds
+	subs     map[*Subscription]struct{}
+	closed   bool
+	isClosed atomic.Bool // closed, for readers without mu
 
 	local  atomic.Pointer[localTable]
 	lgen   atomic.Uint64 // bumped when this node's registry entries change
@@ -43,8 +44,15 @@ type held struct {
 	err   error
 }
 
+// lastEngine is the engine engineOf returned last: the one a process
+// with one System uses, found without a map lookup.
+var lastEngine atomic.Pointer[engine]
+
 // engineOf returns sys's topic engine, making it on first use.
 func engineOf(sys *actor.System) (*engine, error) {
+	if e := lastEngine.Load(); e != nil && e.sys == sys && !e.isClosed.Load() {
+		return e, nil
+	}
 	if sys == nil {
 		return nil, fmt.Errorf("%w: nil System", ErrInvalidOption)
 	}
@@ -63,7 +71,9 @@ func engineOf(sys *actor.System) (*engine, error) {
 	if v == nil {
 		return nil, ErrClosed
 	}
-	return v.(*engine), nil
+	e := v.(*engine)
+	lastEngine.Store(e)
+	return e, nil
 }
 
 // table returns the routing table for the registry's current view.
@@ -268,6 +278,7 @@ func (e *engine) removeLocal(s *Subscription) {
 func (e *engine) close() {
 	e.mu.Lock()
 	e.closed = true
+	e.isClosed.Store(true)
 	subs := make([]*Subscription, 0, len(e.subs))
 	for s := range e.subs {
 		subs = append(subs, s)

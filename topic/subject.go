@@ -41,21 +41,32 @@ func check(s string, pattern bool) error {
 		return fmt.Errorf("%w: empty %s", ErrInvalidSubject, what)
 	case len(s) > MaxSubjectLen:
 		return fmt.Errorf("%w: %s %q... is %d bytes, at most %d", ErrInvalidSubject, what, s[:32], len(s), MaxSubjectLen)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: %s %q is not valid UTF-8", ErrInvalidSubject, what, s)
 	}
 	start := 0
-	for i, r := range s {
-		if r == '.' {
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '.':
 			if err := checkToken(s, start, i, pattern, what); err != nil {
 				return err
 			}
 			start = i + 1
+			i++
 			continue
+		case c > ' ' && c < 0x7f: // printable ASCII: the common case
+			i++
+			continue
+		case c < utf8.RuneSelf:
+			return fmt.Errorf("%w: %s %q has %q at byte %d (no white space or control characters)", ErrInvalidSubject, what, s, c, i)
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return fmt.Errorf("%w: %s %q is not valid UTF-8 at byte %d", ErrInvalidSubject, what, s, i)
 		}
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			return fmt.Errorf("%w: %s %q has %q at byte %d (no white space or control characters)", ErrInvalidSubject, what, s, r, i)
 		}
+		i += size
 	}
 	return checkToken(s, start, len(s), pattern, what)
 }
