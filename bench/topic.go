@@ -54,15 +54,16 @@ func runTopic(args []string) error {
 	}
 	for _, plain := range []bool{false, true} {
 		for _, subs := range []int{1, 4, 16} {
-			var call result
+			calls := map[float64]result{} // the Publish call figures of each run, by its rate
 			r, err := median(cf.runs, func() (result, error) {
 				r, c, err := benchTopicFanOut(root, plain, subs, n)
-				call = c
+				calls[r.Rate] = c
 				return r, err
 			})
 			if err != nil {
 				return fmt.Errorf("fan-out to %d: %w", subs, err)
 			}
+			call := calls[r.Rate]
 			r.Ratio, r.RatioTo = r.Rate/inproc[subs].Rate, "in-process"
 			rp.add(r)
 			rp.add(call)
