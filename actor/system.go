@@ -428,10 +428,17 @@ func (s *System) Lookup(name string) (*PID, error) {
 // that is gone, a full send queue (per the back-pressure policy). A
 // message that fails after it was queued (the receiver's inbox stayed
 // full, the node died) is a dead letter and counted in Stats. Local PIDs
-// are sent to directly, without serialization.
+// are sent to directly, without serialization. Sends to a work queue's
+// PID (QueuePID) report their problems the same way.
 func (s *System) Send(pid *PID, msg any) error {
+	if pid == nil {
+		return fmt.Errorf("%w: send to a nil PID", ErrNotShmPID)
+	}
 	if node, ok := s.nodeOf(pid.Address); ok && node != s.id {
 		return s.remote(node).send(pid, msg, nil)
+	}
+	if pid.Address == s.prefix+queueNode {
+		return (&queueProcess{sys: s, name: pid.Id}).send(msg, nil, nil)
 	}
 	s.Root.Send(pid, msg)
 	return nil

@@ -1,0 +1,481 @@
+// Command pipeline is shmactor's end-to-end demonstration: a pipeline of
+// real processes on one machine, talking through shared memory.
+//
+//	go run ./examples/pipeline [-n 500000] [-workers 3] [-size 256] [-plaintext] [-chaos]
+//
+// The parent starts, as child processes of its own binary, a source that
+// sends items to a work queue, workers that take them from the queue
+// (competing consumers: each item goes to exactly one worker), hash them
+// and send the digest to the sink actor by name, and a sink that counts
+// the results and publishes its progress on a topic the parent follows.
+// At the end the parent prints a summary: messages, msgs/s, end-to-end
+// latency, drops, each worker's share, and whether every message is
+// accounted for. With -chaos it kill -9's a worker mid-run; the items that
+// worker held are found missing at the sink and sent again, so the run
+// still ends with every message processed exactly once at the sink.
+//
+// Everything lives in a private namespace directory that is removed at
+// the end, also on Ctrl-C.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/shmactor/shmactor/actor"
+	"github.com/shmactor/shmactor/topic"
+)
+
+func main() {
+	if ok, code := runRole(); ok {
+		os.Exit(code)
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type config struct {
+	n, workers, size int
+	plaintext, chaos bool
+	every            int
+}
+
+// run is the parent: it runs the pipeline and prints the summary. It
+// returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs := flag.NewFlagSet("pipeline", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.n, "n", 500000, "messages to send through the pipeline")
+	fs.IntVar(&c.workers, "workers", 3, "worker processes")
+	fs.IntVar(&c.size, "size", 256, "payload size in bytes")
+	fs.BoolVar(&c.plaintext, "plaintext", false, "do not seal messages (trusted, fastest)")
+	fs.BoolVar(&c.chaos, "chaos", false, "kill -9 a worker mid-run")
+	fs.IntVar(&c.every, "progress", 0, "print progress every this many messages (0: about ten lines a run)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch {
+	case c.n < 1:
+		fmt.Fprintf(stderr, "pipeline: -n %d: want at least 1 message\n", c.n)
+		return 2
+	case c.workers < 1 || c.workers > 64:
+		fmt.Fprintf(stderr, "pipeline: -workers %d: want 1 to 64\n", c.workers)
+		return 2
+	case c.size < 8 || c.size > 256<<10:
+		fmt.Fprintf(stderr, "pipeline: -size %d: want 8 B to 256 KiB\n", c.size)
+		return 2
+	case c.chaos && c.workers < 2:
+		fmt.Fprintf(stderr, "pipeline: -chaos needs at least 2 workers (one is killed)\n")
+		return 2
+	}
+	if c.every <= 0 {
+		c.every = max(c.n/10, 1)
+	}
+	p := &pipeline{cfg: c, out: stdout, errw: stderr}
+	err := p.run()
+	p.cleanup()
+	if err != nil {
+		fmt.Fprintln(stderr, "pipeline:", err)
+		if errors.Is(err, errInterrupted) {
+			return 130
+		}
+		return 1
+	}
+	return 0
+}
+
+var errInterrupted = errors.New("interrupted; children stopped, namespace removed")
+
+type pipeline struct {
+	cfg       config
+	out, errw io.Writer
+	root      string
+	sys       *actor.System
+	sink      *child
+	source    *child
+	workers   []*child
+	all       []*child
+	unique    atomic.Int64
+	progress  chan struct{}
+	tty       bool
+}
+
+// run starts the children, feeds the pipeline and prints the summary.
+func (p *pipeline) run() error {
+	dir := os.TempDir()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		dir = "/dev/shm" // segments in memory, as in production
+	}
+	var err error
+	if p.root, err = os.MkdirTemp(dir, "shmactor-pipeline-"); err != nil {
+		return err
+	}
+	p.root = filepath.Join(p.root, "ns")
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	done := make(chan error, 1)
+	go func() { done <- p.work() }()
+	select {
+	case err := <-done:
+		return err
+	case <-stop:
+		return errInterrupted
+	}
+}
+
+func (p *pipeline) work() error {
+	c := p.cfg
+	opts := []actor.Option{actor.WithRoot(p.root)}
+	if c.plaintext {
+		opts = append(opts, actor.WithPlaintext())
+	}
+	var err error
+	if p.sys, err = actor.Join(namespace, opts...); err != nil {
+		return err
+	}
+	if f, ok := p.out.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	p.progress = make(chan struct{}, 1)
+	var started atomic.Int64 // unix nanoseconds
+	started.Store(time.Now().UnixNano())
+	if _, err := topic.SubscribeFunc(p.sys, progressSubject, func(_ string, m any) {
+		pr := m.(*Progress)
+		p.unique.Store(int64(pr.Unique))
+		p.showProgress(pr, time.Since(time.Unix(0, started.Load())))
+		select {
+		case p.progress <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		return err
+	}
+	mode := "sealed"
+	if c.plaintext {
+		mode = "plaintext"
+	}
+	fmt.Fprintf(p.out, "pipeline: %d messages of %d B, 1 source → work queue → %d workers → sink, %s, namespace %s\n", c.n, c.size, c.workers, mode, p.root)
+	env := []string{envRoot + "=" + p.root, envN + fmt.Sprintf("=%d", c.n), envSize + fmt.Sprintf("=%d", c.size), envProgress + fmt.Sprintf("=%d", c.every)}
+	if c.plaintext {
+		env = append(env, envPlain+"=1")
+	}
+	if p.sink, err = p.start("sink", env); err != nil {
+		return err
+	}
+	for i := range c.workers {
+		w, err := p.start("worker", append(env, fmt.Sprintf("%s=%d", envWorker, i+1)))
+		if err != nil {
+			return err
+		}
+		p.workers = append(p.workers, w)
+	}
+	if p.source, err = p.start("source", env); err != nil {
+		return err
+	}
+	var killed *child
+	if c.chaos {
+		victim := p.workers[len(p.workers)-1]
+		go func() {
+			for range p.progress {
+				if p.unique.Load() >= int64(c.n/3) {
+					victim.cmd.Process.Kill()
+					killed = victim
+					p.line(fmt.Sprintf("chaos: killed worker %d (pid %d) with kill -9 after %d messages", len(p.workers), victim.cmd.Process.Pid, p.unique.Load()))
+					return
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	started.Store(start.UnixNano())
+	p.source.send("go")
+	if _, err := p.source.expect("sent", 10*time.Minute); err != nil {
+		return err
+	}
+	resent, err := p.finish()
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	p.sink.send("report")
+	line, err := p.sink.expect("report", 30*time.Second)
+	if err != nil {
+		return err
+	}
+	var r Report
+	if err := json.Unmarshal([]byte(line), &r); err != nil {
+		return fmt.Errorf("sink report %q: %w", line, err)
+	}
+	// Children print their counters when their stdin closes.
+	var drops, undelivered, rejected uint64
+	for _, ch := range p.all {
+		if ch == killed {
+			continue
+		}
+		ch.in.Close()
+		l, err := ch.expect("stats", 30*time.Second)
+		if err != nil {
+			return err
+		}
+		var st actor.Stats
+		if err := json.Unmarshal([]byte(l), &st); err != nil {
+			return fmt.Errorf("%s stats %q: %w", ch.name, l, err)
+		}
+		drops += st.Full + st.Dropped
+		undelivered += st.Undeliverable + st.Failed
+		rejected += st.Rejected
+	}
+	for _, ch := range p.all {
+		ch.wait()
+	}
+	p.summary(r, elapsed, drops, undelivered, rejected, resent, killed != nil)
+	if r.Unique != c.n || r.Duplicates != 0 || r.Bad != 0 || drops != 0 {
+		return fmt.Errorf("%d of %d messages accounted for, %d duplicates, %d bad, %d drops", r.Unique, c.n, r.Duplicates, r.Bad, drops)
+	}
+	return nil
+}
+
+// finish waits for the sink to have every result. When results stop
+// coming short of the total (a killed worker held some items), it asks
+// the sink which are missing and has the source send them again. It
+// returns how many were sent again.
+func (p *pipeline) finish() (int, error) {
+	resent := 0
+	deadline := time.Now().Add(5 * time.Minute)
+	last, since := -1, time.Now()
+	for time.Now().Before(deadline) {
+		if _, err := p.sink.expect("done", 250*time.Millisecond); err == nil {
+			return resent, nil
+		} else if p.sink.exited() {
+			return resent, err
+		}
+		p.sink.send("count")
+		l, err := p.sink.expect("count", 30*time.Second)
+		if err != nil {
+			return resent, err
+		}
+		if n, _ := strconv.Atoi(l); n != last {
+			last, since = n, time.Now()
+			continue
+		}
+		if time.Since(since) < time.Second {
+			continue
+		}
+		// Nothing for a second: whatever is missing is not coming.
+		p.sink.send("missing")
+		if l, err = p.sink.expect("missing", 30*time.Second); err != nil {
+			return resent, err
+		}
+		ids := strings.Fields(l)
+		if len(ids) == 0 {
+			continue
+		}
+		p.line(fmt.Sprintf("%d message(s) never reached the sink (held by a killed worker): sending them again", len(ids)))
+		p.source.send("resend " + strings.Join(ids, " "))
+		if _, err := p.source.expect("resent", time.Minute); err != nil {
+			return resent, err
+		}
+		resent += len(ids)
+		since = time.Now()
+	}
+	return resent, errors.New("the sink did not get every result within 5 minutes")
+}
+
+// showProgress prints a progress line, or a bar on a terminal.
+func (p *pipeline) showProgress(pr *Progress, el time.Duration) {
+	rate := float64(pr.Unique) / el.Seconds()
+	if p.tty {
+		const width = 40
+		k := width * pr.Unique / max(pr.Total, 1)
+		outMu.Lock()
+		fmt.Fprintf(p.out, "\r[%s%s] %3d%%  %d/%d  %s msgs/s ", strings.Repeat("#", k), strings.Repeat(".", width-k), 100*pr.Unique/max(pr.Total, 1), pr.Unique, pr.Total, human(rate))
+		if pr.Unique == pr.Total {
+			fmt.Fprintln(p.out)
+		}
+		outMu.Unlock()
+		return
+	}
+	p.line(fmt.Sprintf("consumed %s messages (%s msgs/s)", human(float64(pr.Unique)), human(rate)))
+}
+
+// line prints a line of its own (ending a progress bar first).
+func (p *pipeline) line(s string) {
+	outMu.Lock()
+	defer outMu.Unlock()
+	if p.tty {
+		fmt.Fprint(p.out, "\r\033[K")
+	}
+	fmt.Fprintln(p.out, s)
+}
+
+func (p *pipeline) summary(r Report, elapsed time.Duration, drops, undelivered, rejected uint64, resent int, chaos bool) {
+	c := p.cfg
+	var b strings.Builder
+	fmt.Fprintf(&b, "summary\n")
+	fmt.Fprintf(&b, "  messages     %d of %d processed, %d duplicates at the sink\n", r.Unique, c.n, r.Duplicates)
+	fmt.Fprintf(&b, "  throughput   %s msgs/s (%.2f s, first send to last result)\n", human(float64(r.Unique)/r.Seconds), r.Seconds)
+	fmt.Fprintf(&b, "  end to end   p50 %v  p99 %v\n", r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+	fmt.Fprintf(&b, "  drops        %d\n", drops)
+	if chaos || resent > 0 || rejected > 0 {
+		fmt.Fprintf(&b, "  killed       1 worker; %d message(s) it held sent again; %d frame(s) from it refused after it died\n", resent, rejected)
+	}
+	if undelivered > 0 {
+		fmt.Fprintf(&b, "  undelivered  %d (to a node that was gone)\n", undelivered)
+	}
+	ids := make([]int, 0, len(r.PerWorker))
+	for w := range r.PerWorker {
+		ids = append(ids, w)
+	}
+	sort.Ints(ids)
+	var shares []string
+	for _, w := range ids {
+		shares = append(shares, fmt.Sprintf("w%d %.1f%%", w, 100*float64(r.PerWorker[w])/float64(max(r.Unique, 1))))
+	}
+	fmt.Fprintf(&b, "  per worker   %s\n", strings.Join(shares, "  "))
+	ok := "every message accounted for"
+	if r.Unique != c.n || r.Duplicates != 0 || drops != 0 {
+		ok = "NOT every message accounted for"
+	}
+	fmt.Fprintf(&b, "  result       %s\n", ok)
+	p.line(strings.TrimRight(b.String(), "\n"))
+	_ = elapsed
+}
+
+// cleanup stops the children and removes the namespace.
+func (p *pipeline) cleanup() {
+	for _, ch := range p.all {
+		ch.kill()
+	}
+	if p.sys != nil {
+		p.sys.Close()
+	}
+	if p.root != "" {
+		os.RemoveAll(filepath.Dir(p.root))
+	}
+}
+
+func human(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// child is a child process playing a role.
+type child struct {
+	name  string
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan string
+	done  chan struct{}
+	once  sync.Once
+}
+
+// start starts a child in role and waits for its "ready".
+func (p *pipeline) start(role string, env []string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	ch := &child{name: role, cmd: exec.Command(exe), lines: make(chan string, 256), done: make(chan struct{})}
+	ch.cmd.Env = append(append(os.Environ(), envRole+"="+role), env...)
+	ch.cmd.Stderr = p.errw
+	if ch.in, err = ch.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	out, err := ch.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := ch.cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.all = append(p.all, ch)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		for sc.Scan() {
+			ch.lines <- sc.Text()
+		}
+		close(ch.lines)
+		ch.cmd.Wait()
+		close(ch.done)
+	}()
+	if _, err := ch.expect("ready", 30*time.Second); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// expect waits for a line starting with prefix and returns the rest.
+func (ch *child) expect(prefix string, timeout time.Duration) (string, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case l, ok := <-ch.lines:
+			if !ok {
+				return "", fmt.Errorf("%s exited before saying %q", ch.name, prefix)
+			}
+			if rest, ok := strings.CutPrefix(l, prefix); ok {
+				return strings.TrimSpace(rest), nil
+			}
+			if rest, ok := strings.CutPrefix(l, "error "); ok {
+				return "", fmt.Errorf("%s: %s", ch.name, rest)
+			}
+		case <-t.C:
+			return "", fmt.Errorf("%s did not say %q within %v", ch.name, prefix, timeout)
+		}
+	}
+}
+
+func (ch *child) send(line string) { io.WriteString(ch.in, line+"\n") }
+
+func (ch *child) exited() bool {
+	select {
+	case <-ch.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits a while for the child to exit after its stdin closed.
+func (ch *child) wait() {
+	select {
+	case <-ch.done:
+	case <-time.After(10 * time.Second):
+		ch.kill()
+	}
+}
+
+func (ch *child) kill() {
+	ch.once.Do(func() {
+		ch.in.Close()
+		if !ch.exited() {
+			ch.cmd.Process.Kill()
+		}
+		<-ch.done
+	})
+}

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shmactor/shmactor/actor"
+	"github.com/shmactor/shmactor/mailbox"
+	"github.com/shmactor/shmactor/topic"
+)
+
+// Messages between the pipeline's processes.
+type (
+	// Item is a unit of work: the source sends it to the work queue.
+	Item struct {
+		ID      int
+		SentAt  int64 // unix nanoseconds, when the source sent it
+		Payload []byte
+	}
+	// Result is a worker's answer for an Item, sent to the sink.
+	Result struct {
+		ID     int
+		Worker int
+		SentAt int64
+		Digest []byte
+	}
+	// Progress is what the sink publishes on progressSubject.
+	Progress struct {
+		Unique, Total int
+	}
+)
+
+func init() {
+	for _, err := range []error{actor.RegisterMessage[*Item](), actor.RegisterMessage[*Result](), actor.RegisterMessage[*Progress]()} {
+		if err != nil {
+			panic(err)
+		}
+	}
+}
+
+const (
+	namespace       = "pipeline"
+	workQueue       = "pipeline.work"
+	sinkName        = "sink"
+	progressSubject = "pipeline.progress"
+
+	envRole     = "PIPELINE_ROLE"
+	envRoot     = "PIPELINE_ROOT"
+	envPlain    = "PIPELINE_PLAINTEXT"
+	envN        = "PIPELINE_N"
+	envSize     = "PIPELINE_SIZE"
+	envWorker   = "PIPELINE_WORKER"
+	envProgress = "PIPELINE_PROGRESS"
+)
+
+// roles are the parts the pipeline's binary plays as a child process.
+var roles = map[string]func() error{
+	"source": runSource,
+	"worker": runWorker,
+	"sink":   runSink,
+}
+
+// runRole runs the child role named in the environment, if any, and
+// reports whether there was one.
+func runRole() (bool, int) {
+	name := os.Getenv(envRole)
+	if name == "" {
+		return false, 0
+	}
+	fn := roles[name]
+	if fn == nil {
+		fmt.Fprintf(os.Stderr, "pipeline: unknown role %q\n", name)
+		return true, 2
+	}
+	// Ctrl-C reaches the whole process group: the parent stops the
+	// children, which need not do anything.
+	signal.Ignore(os.Interrupt)
+	if err := fn(); err != nil {
+		fmt.Fprintf(os.Stderr, "pipeline %s: %v\n", name, err)
+		return true, 1
+	}
+	return true, 0
+}
+
+func envInt(k string) int { v, _ := strconv.Atoi(os.Getenv(k)); return v }
+
+func joinChild() (*actor.System, error) {
+	opts := []actor.Option{actor.WithRoot(os.Getenv(envRoot))}
+	if os.Getenv(envPlain) == "1" {
+		opts = append(opts, actor.WithPlaintext())
+	}
+	return actor.Join(namespace, opts...)
+}
+
+var outMu sync.Mutex
+
+// say prints a line for the parent.
+func say(format string, args ...any) {
+	outMu.Lock()
+	defer outMu.Unlock()
+	fmt.Printf(format+"\n", args...)
+}
+
+// commands runs fn for each line the parent writes, until it closes
+// stdin.
+func commands(fn func(cmd string, args []string)) {
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) > 0 {
+			fn(f[0], f[1:])
+		}
+	}
+}
+
+// sayStats prints the node's counters for the parent's summary.
+func sayStats(sys *actor.System) {
+	b, _ := json.Marshal(sys.Stats())
+	say("stats %s", b)
+}
+
+// payload makes item id's payload of size bytes.
+func payload(id, size int) []byte {
+	p := make([]byte, size)
+	for i := 0; i+8 <= size; i += 8 {
+		binary.LittleEndian.PutUint64(p[i:], uint64(id)*0x9e3779b97f4a7c15+uint64(i))
+	}
+	return p
+}
+
+// runSource sends items to the work queue: all of them on "go", some
+// again on "resend <id>...".
+func runSource() error {
+	sys, err := joinChild()
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	q, err := sys.QueuePID(workQueue)
+	if err != nil {
+		return err
+	}
+	n, size := envInt(envN), envInt(envSize)
+	send := func(id int) error {
+		for {
+			err := sys.Send(q, &Item{ID: id, SentAt: time.Now().UnixNano(), Payload: payload(id, size)})
+			if !errors.Is(err, mailbox.ErrFull) {
+				return err
+			}
+			// The queue stayed full for the send deadline (every worker
+			// busy or gone): wait and try again; nothing is dropped.
+		}
+	}
+	say("ready")
+	var failed error
+	commands(func(cmd string, args []string) {
+		if failed != nil {
+			return
+		}
+		switch cmd {
+		case "go":
+			for id := range n {
+				if failed = send(id); failed != nil {
+					say("error %v", failed)
+					return
+				}
+			}
+			say("sent %d", n)
+		case "resend":
+			for _, a := range args {
+				id, _ := strconv.Atoi(a)
+				if failed = send(id); failed != nil {
+					say("error %v", failed)
+					return
+				}
+			}
+			say("resent %d", len(args))
+		}
+	})
+	sayStats(sys)
+	return failed
+}
+
+// runWorker takes items from the work queue, hashes each payload and
+// sends the digest to the sink.
+func runWorker() error {
+	sys, err := joinChild()
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	me := envInt(envWorker)
+	var sink *actor.PID
+	var failed error
+	props := actor.PropsFromFunc(func(ctx actor.Context) {
+		it, ok := ctx.Message().(*Item)
+		if !ok {
+			return
+		}
+		sum := sha256.Sum256(it.Payload)
+		for range 3 { // the work: a few rounds of hashing
+			sum = sha256.Sum256(append(sum[:], it.Payload...))
+		}
+		if sink == nil {
+			if sink, err = sys.Lookup(sinkName); err != nil {
+				failed = err
+				return
+			}
+		}
+		if err := sys.Send(sink, &Result{ID: it.ID, Worker: me, SentAt: it.SentAt, Digest: sum[:]}); err != nil {
+			say("error %v", err)
+		}
+	})
+	if _, err := sys.ConsumeQueue(workQueue, props); err != nil {
+		return err
+	}
+	say("ready")
+	commands(func(string, []string) {})
+	sayStats(sys)
+	return failed
+}
+
+// sink state, kept by the sink actor.
+type sink struct {
+	sys      *actor.System
+	n, every int
+	seen     []bool
+	unique   int
+	dups     int
+	bad      int
+	lat      []time.Duration
+	workers  map[int]int
+	first    int64 // earliest SentAt
+	last     time.Time
+}
+
+// Requests the sink actor answers.
+type (
+	reportReq  struct{}
+	missingReq struct{}
+	countReq   struct{}
+)
+
+// Report is the sink's summary, printed for the parent as JSON.
+type Report struct {
+	Unique, Duplicates, Bad int
+	Seconds                 float64 // from the first item sent to the last result
+	P50, P99                time.Duration
+	PerWorker               map[int]int
+}
+
+func (s *sink) receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Result:
+		if m.ID < 0 || m.ID >= s.n || len(m.Digest) != sha256.Size {
+			s.bad++
+			return
+		}
+		if s.seen[m.ID] {
+			s.dups++
+			return
+		}
+		now := time.Now()
+		s.seen[m.ID] = true
+		s.unique++
+		s.workers[m.Worker]++
+		s.lat = append(s.lat, now.Sub(time.Unix(0, m.SentAt)))
+		if s.first == 0 || m.SentAt < s.first {
+			s.first = m.SentAt
+		}
+		s.last = now
+		if s.unique%s.every == 0 || s.unique == s.n {
+			topic.Publish(s.sys, progressSubject, &Progress{Unique: s.unique, Total: s.n})
+		}
+		if s.unique == s.n {
+			say("done")
+		}
+	case *reportReq:
+		lat := slices.Clone(s.lat)
+		slices.Sort(lat)
+		r := Report{Unique: s.unique, Duplicates: s.dups, Bad: s.bad, PerWorker: s.workers}
+		if len(lat) > 0 {
+			r.P50, r.P99 = lat[len(lat)/2], lat[min(len(lat)*99/100, len(lat)-1)]
+			r.Seconds = s.last.Sub(time.Unix(0, s.first)).Seconds()
+		}
+		ctx.Respond(&r)
+	case *countReq:
+		ctx.Respond(s.unique)
+	case *missingReq:
+		var ids []string
+		for id, ok := range s.seen {
+			if !ok {
+				ids = append(ids, strconv.Itoa(id))
+			}
+		}
+		ctx.Respond(ids)
+	}
+}
+
+// runSink counts results, publishes progress, and answers the parent's
+// "report" and "missing".
+func runSink() error {
+	sys, err := joinChild()
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	n := envInt(envN)
+	s := &sink{sys: sys, n: n, every: max(envInt(envProgress), 1), seen: make([]bool, n), lat: make([]time.Duration, 0, n), workers: map[int]int{}}
+	pid, err := sys.SpawnNamed(actor.PropsFromFunc(s.receive), sinkName)
+	if err != nil {
+		return err
+	}
+	say("ready")
+	commands(func(cmd string, _ []string) {
+		switch cmd {
+		case "report":
+			res, err := sys.Root.RequestFuture(pid, &reportReq{}, 10*time.Second).Result()
+			if err != nil {
+				say("error %v", err)
+				return
+			}
+			b, _ := json.Marshal(res)
+			say("report %s", b)
+		case "count":
+			res, err := sys.Root.RequestFuture(pid, &countReq{}, 10*time.Second).Result()
+			if err != nil {
+				say("error %v", err)
+				return
+			}
+			say("count %d", res)
+		case "missing":
+			res, err := sys.Root.RequestFuture(pid, &missingReq{}, 10*time.Second).Result()
+			if err != nil {
+				say("error %v", err)
+				return
+			}
+			say("missing %s", strings.Join(res.([]string), " "))
+		}
+	})
+	sayStats(sys)
+	return nil
+}
