@@ -10,9 +10,10 @@
 // the results and publishes its progress on a topic the parent follows.
 // At the end the parent prints a summary: messages, msgs/s, end-to-end
 // latency, drops, each worker's share, and whether every message is
-// accounted for. With -chaos it kill -9's a worker mid-run; the items that
-// worker held are found missing at the sink and sent again, so the run
-// still ends with every message processed exactly once at the sink.
+// accounted for. With -chaos it kill -9's a worker mid-run; the items
+// that worker held, and those whose results were still in its memory, are
+// found missing at the sink and sent again, so the run still ends with
+// every message processed, and counted once, at the sink.
 //
 // Everything lives in a private namespace directory that is removed at
 // the end, also on Ctrl-C.
@@ -288,7 +289,7 @@ func (p *pipeline) finish() (int, error) {
 		if len(ids) == 0 {
 			continue
 		}
-		p.line(fmt.Sprintf("%d message(s) never reached the sink (held by a killed worker): sending them again", len(ids)))
+		p.line(fmt.Sprintf("%d message(s) never reached the sink (a killed worker held them or their results): sending them again", len(ids)))
 		p.source.send("resend " + strings.Join(ids, " "))
 		if _, err := p.source.expect("resent", time.Minute); err != nil {
 			return resent, err
@@ -335,7 +336,7 @@ func (p *pipeline) summary(r Report, elapsed time.Duration, drops, undelivered, 
 	fmt.Fprintf(&b, "  end to end   p50 %v  p99 %v\n", r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
 	fmt.Fprintf(&b, "  drops        %d\n", drops)
 	if chaos || resent > 0 || rejected > 0 {
-		fmt.Fprintf(&b, "  killed       1 worker; %d message(s) it held sent again; %d frame(s) from it refused after it died\n", resent, rejected)
+		fmt.Fprintf(&b, "  killed       1 worker; %d message(s) whose results it had not delivered sent again; %d frame(s) from it refused after it died\n", resent, rejected)
 	}
 	if undelivered > 0 {
 		fmt.Fprintf(&b, "  undelivered  %d (to a node that was gone)\n", undelivered)

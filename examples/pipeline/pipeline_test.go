@@ -92,7 +92,7 @@ func TestPipelineChaos(t *testing.T) {
 		`^chaos: killed worker 3 \(pid \d+\) with kill -9 after \d+ messages$`,
 		`^  messages     20000 of 20000 processed, 0 duplicates at the sink$`,
 		`^  drops        0$`,
-		`^  killed       1 worker; \d+ message\(s\) it held sent again`,
+		`^  killed       1 worker; \d+ message\(s\) whose results it had not delivered sent again`,
 		`^  result       every message accounted for$`,
 	)
 }
