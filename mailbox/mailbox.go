@@ -49,6 +49,7 @@ const (
 	FailFast
 )
 
+// String returns a readable name.
 func (p Policy) String() string {
 	switch p {
 	case Block:

@@ -37,6 +37,7 @@ type NameTakenError struct {
 	Self   bool   // the holder is this node
 }
 
+// Error describes the error.
 func (e *NameTakenError) Error() string {
 	if e.Self {
 		return fmt.Sprintf("registry: name %q is already registered by this node", e.Name)

@@ -58,6 +58,7 @@ const (
 	NameRemoved
 )
 
+// String returns a readable name.
 func (k EventKind) String() string {
 	switch k {
 	case NodeJoined:

@@ -93,6 +93,7 @@ type InsecureError struct {
 	Reason string // what was wrong, e.g. "mode 0777, want 0700"
 }
 
+// Error describes the error.
 func (e *InsecureError) Error() string {
 	return fmt.Sprintf("shm: insecure path %s: %s", e.Path, e.Reason)
 }

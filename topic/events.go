@@ -30,6 +30,7 @@ type SlowConsumer struct {
 	Dropped, Total uint64
 }
 
+// String returns a readable name.
 func (e *SlowConsumer) String() string {
 	who := fmt.Sprintf("node %016x", e.Node)
 	if e.Pattern != "" {

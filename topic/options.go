@@ -19,6 +19,7 @@ const (
 	DropNewest
 )
 
+// String returns a readable name.
 func (p Policy) String() string {
 	switch p {
 	case Block:

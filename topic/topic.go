@@ -301,6 +301,7 @@ type UnconfirmedError struct {
 	Timeout time.Duration
 }
 
+// Error describes the error.
 func (e *UnconfirmedError) Error() string {
 	ids := make([]string, len(e.Nodes))
 	for i, n := range e.Nodes {

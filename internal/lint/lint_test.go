@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -106,4 +107,80 @@ func TestAllowedImports(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Every package has a doc.go whose package comment starts "Package x"
+// ("Command x" for commands), and every exported identifier has a doc
+// comment (a const or var group's comment covers its members).
+func TestDocs(t *testing.T) {
+	root := moduleRoot(t)
+	dirs := map[string]bool{}
+	for _, rel := range goFiles(t, root) {
+		dirs[filepath.Dir(rel)] = true
+		path := filepath.Join(root, rel)
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name.Name == "main" {
+			continue // a command's identifiers are its own
+		}
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if !d.Name.IsExported() || d.Doc != nil {
+					continue
+				}
+				if d.Recv != nil && !exportedRecv(d.Recv) {
+					continue
+				}
+				t.Errorf("%s: %s has no doc comment", rel, d.Name.Name)
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						if s.Name.IsExported() && d.Doc == nil && s.Doc == nil && s.Comment == nil {
+							t.Errorf("%s: type %s has no doc comment", rel, s.Name.Name)
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() && d.Doc == nil && s.Doc == nil && s.Comment == nil {
+								t.Errorf("%s: %s has no doc comment", rel, n.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	for dir := range dirs {
+		path := filepath.Join(root, dir, "doc.go")
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil {
+			t.Errorf("%s: no doc.go (%v)", dir, err)
+			continue
+		}
+		want := "Package " + f.Name.Name + " "
+		if f.Name.Name == "main" {
+			want = "Command " + filepath.Base(dir) + " "
+		}
+		if f.Doc == nil || !strings.HasPrefix(f.Doc.Text(), want) {
+			t.Errorf("%s/doc.go: the package comment must start %q", dir, want)
+		}
+	}
+}
+
+func exportedRecv(fl *ast.FieldList) bool {
+	if len(fl.List) == 0 {
+		return false
+	}
+	x := fl.List[0].Type
+	if s, ok := x.(*ast.StarExpr); ok {
+		x = s.X
+	}
+	if g, ok := x.(*ast.IndexExpr); ok {
+		x = g.X
+	}
+	id, ok := x.(*ast.Ident)
+	return ok && id.IsExported()
 }

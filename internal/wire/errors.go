@@ -46,6 +46,7 @@ type FieldError struct {
 	err    error // ErrMalformed, ErrTooLarge or ErrVersion
 }
 
+// Error describes the error.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("%v: %s at byte %d: %s", e.err, e.Field, e.Offset, e.Reason)
 }
@@ -57,6 +58,7 @@ func (e *FieldError) Unwrap() error { return e.err }
 // is not registered.
 type UnregisteredTypeError struct{ Type reflect.Type }
 
+// Error describes the error.
 func (e *UnregisteredTypeError) Error() string {
 	if e.Type == nil {
 		return "wire: cannot encode a value of type <nil interface>"
@@ -71,6 +73,7 @@ func (e *UnregisteredTypeError) Unwrap() error { return ErrUnregistered }
 // not registered in this process; callers turn it into a dead letter.
 type UnknownTypeError struct{ Name string }
 
+// Error describes the error.
 func (e *UnknownTypeError) Error() string {
 	return fmt.Sprintf("wire: payload type %q is not registered in this process", e.Name)
 }
@@ -84,6 +87,7 @@ type PayloadError struct {
 	Err  error
 }
 
+// Error describes the error.
 func (e *PayloadError) Error() string {
 	return fmt.Sprintf("wire: payload of type %q does not decode: %v", e.Name, e.Err)
 }

@@ -22,6 +22,7 @@ const (
 	KindBatch   Kind = 5 // a frame carrying one or more envelopes (see package mailbox)
 )
 
+// String returns a readable name.
 func (k Kind) String() string {
 	switch k {
 	case KindUser:
