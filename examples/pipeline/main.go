@@ -314,7 +314,7 @@ func (p *pipeline) summary(r Report, elapsed time.Duration, drops, undelivered, 
 	fmt.Fprintf(&b, "summary\n")
 	fmt.Fprintf(&b, "  messages     %d of %d processed, %d duplicates at the sink\n", r.Unique, c.n, r.Duplicates)
 	fmt.Fprintf(&b, "  throughput   %s msgs/s (%.2f s, first send to last result)\n", human(float64(r.Unique)/r.Seconds), r.Seconds)
-	fmt.Fprintf(&b, "  end to end   p50 %v  p99 %v\n", r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+	fmt.Fprintf(&b, "  end to end   p50 %v  p99 %v (source to sink, with the time items wait in the queue)\n", r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
 	fmt.Fprintf(&b, "  drops        %d\n", drops)
 	if chaos || resent > 0 || rejected > 0 {
 		fmt.Fprintf(&b, "  killed       1 worker; %d message(s) whose results it had not delivered sent again; %d frame(s) from it refused after it died\n", resent, rejected)

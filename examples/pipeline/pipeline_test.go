@@ -75,7 +75,7 @@ func TestPipeline(t *testing.T) {
 				`^consumed 3\.0k messages`,
 				`^  messages     3000 of 3000 processed, 0 duplicates at the sink$`,
 				`^  drops        0$`,
-				`^  end to end   p50 \S+  p99 \S+$`,
+				`^  end to end   p50 \S+  p99 \S+ \(source to sink`,
 				`^  per worker   w1 \d+\.\d%  w2 \d+\.\d%`,
 				`^  result       every message accounted for$`,
 			)
