@@ -279,6 +279,7 @@ func (e *engine) close() {
 	e.mu.Lock()
 	e.closed = true
 	e.isClosed.Store(true)
+	lastEngine.CompareAndSwap(e, nil) // let the closed System go
 	subs := make([]*Subscription, 0, len(e.subs))
 	for s := range e.subs {
 		subs = append(subs, s)
