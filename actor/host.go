@@ -71,21 +71,16 @@ func (s *System) barrier(timeout time.Duration) []uint64 {
 		return nil // closed
 	}
 	w := &barrier{left: map[uint64]bool{}, done: make(chan struct{})}
+	var peers []uint64
 	for _, n := range s.reg.Nodes() {
 		if n.ID != s.id {
 			w.left[n.ID] = true
+			peers = append(peers, n.ID)
 		}
 	}
-	if len(w.left) == 0 {
+	if len(peers) == 0 {
 		return nil
 	}
-	peers := slices.Sorted(func(yield func(uint64) bool) {
-		for id := range w.left {
-			if !yield(id) {
-				return
-			}
-		}
-	})
 	s.syncs.mu.Lock()
 	s.syncs.next++
 	id := s.syncs.next
@@ -152,14 +147,13 @@ func (s *System) syncControl(m *mailbox.Message) bool {
 }
 
 // newHost makes the link.Host of this system.
-func (s *System) newHost(policy mailbox.Policy) *link.Host {
+func (s *System) newHost() *link.Host {
 	return &link.Host{
 		Node:     s.id,
 		Registry: s.reg,
 		Warn:     s.warn,
-		Policy:   policy,
-		Post: func(node uint64, out *mailbox.Outgoing, policy mailbox.Policy) error {
-			return sendErr(s.mb.PostPolicy(node, out, policy))
+		Post: func(node uint64, out *mailbox.Outgoing) error {
+			return sendErr(s.mb.Post(node, out))
 		},
 		PostQueue: func(name string, out *mailbox.Outgoing) error {
 			q, err := s.queue(name)

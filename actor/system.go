@@ -154,7 +154,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		s.meetNode(n)
 	}
 	s.registrar = s.Root.Spawn(proto.PropsFromFunc(s.registrarReceive))
-	s.host = s.newHost(o.policy)
+	s.host = s.newHost()
 	link.Attach(s.ActorSystem, s.host)
 	s.mb.Start() // only now: delivery needs the registry and the resolver
 	return s, nil

@@ -241,18 +241,24 @@ func (r *Registry) checkOpen() error {
 
 // ---- names ----
 
-// Register claims name for this node, with target (the actor id it
-// stands for). Exactly one of several nodes racing for a name wins; the
-// others get a *NameTakenError naming the holder. A name held by a dead
-// node is reaped and taken.
-func (r *Registry) Register(name, target string) error {
+// checkEntry checks a name and target to record, and that the registry
+// is open.
+func (r *Registry) checkEntry(name, target string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
 	if len(target) > maxField {
 		return fmt.Errorf("%w: target of %d bytes, at most %d", ErrInvalidName, len(target), maxField)
 	}
-	if err := r.checkOpen(); err != nil {
+	return r.checkOpen()
+}
+
+// Register claims name for this node, with target (the actor id it
+// stands for). Exactly one of several nodes racing for a name wins; the
+// others get a *NameTakenError naming the holder. A name held by a dead
+// node is reaped and taken.
+func (r *Registry) Register(name, target string) error {
+	if err := r.checkEntry(name, target); err != nil {
 		return err
 	}
 	e := Entry{Name: name, Node: r.id, Target: target, Registered: time.Now()}
@@ -319,13 +325,7 @@ func (r *Registry) Unregister(name string) error {
 // subscription, a queue group): many nodes may hold one shared name.
 // Subscribing again is harmless.
 func (r *Registry) Subscribe(name, target string) error {
-	if err := ValidName(name); err != nil {
-		return err
-	}
-	if len(target) > maxField {
-		return fmt.Errorf("%w: target of %d bytes, at most %d", ErrInvalidName, len(target), maxField)
-	}
-	if err := r.checkOpen(); err != nil {
+	if err := r.checkEntry(name, target); err != nil {
 		return err
 	}
 	file := sharedFile(name, r.id)

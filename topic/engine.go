@@ -21,11 +21,10 @@ type engine struct {
 	sys  *actor.System
 	host *link.Host
 
-	mu       sync.Mutex
-	names    map[string]*held // registry names this node holds
-	subs     map[*Subscription]struct{}
-	closed   bool
-	isClosed atomic.Bool // closed, for readers without mu
+	mu     sync.Mutex
+	names  map[string]*held // registry names this node holds
+	subs   map[*Subscription]struct{}
+	closed atomic.Bool // set under mu
 
 	local  atomic.Pointer[localTable]
 	lgen   atomic.Uint64 // bumped when this node's registry entries change
@@ -50,7 +49,7 @@ var lastEngine atomic.Pointer[engine]
 
 // engineOf returns sys's topic engine, making it on first use.
 func engineOf(sys *actor.System) (*engine, error) {
-	if e := lastEngine.Load(); e != nil && e.sys == sys && !e.isClosed.Load() {
+	if e := lastEngine.Load(); e != nil && e.sys == sys && !e.closed.Load() {
 		return e, nil
 	}
 	if sys == nil {
@@ -111,7 +110,7 @@ func (e *engine) publish(subject string, msg any) error {
 	}
 	var first error
 	for _, node := range r.nodes {
-		err := e.host.Post(node, &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}, e.host.Policy)
+		err := e.host.Post(node, &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg})
 		if err == nil {
 			e.sent.Add(1)
 			continue
@@ -191,7 +190,7 @@ func (e *engine) onPublish(m *mailbox.Message) {
 // routes to it.
 func (e *engine) hold(name, target string, confirm time.Duration) (*held, error) {
 	e.mu.Lock()
-	if e.closed {
+	if e.closed.Load() {
 		e.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -233,7 +232,7 @@ func (e *engine) release(name string, h *held) {
 		return
 	}
 	delete(e.names, name)
-	if err := e.host.Registry.Unsubscribe(name); err != nil && !e.closed {
+	if err := e.host.Registry.Unsubscribe(name); err != nil && !e.closed.Load() {
 		e.host.Warn("topic: leaving subscription record", "name", name, "err", err)
 	}
 	e.lgen.Add(1)
@@ -244,7 +243,7 @@ func (e *engine) release(name string, h *held) {
 func (e *engine) addLocal(s *Subscription) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.closed.Load() {
 		return ErrClosed
 	}
 	e.subs[s] = struct{}{}
@@ -277,8 +276,7 @@ func (e *engine) removeLocal(s *Subscription) {
 // closes.
 func (e *engine) close() {
 	e.mu.Lock()
-	e.closed = true
-	e.isClosed.Store(true)
+	e.closed.Store(true)
 	lastEngine.CompareAndSwap(e, nil) // let the closed System go
 	subs := make([]*Subscription, 0, len(e.subs))
 	for s := range e.subs {

@@ -137,13 +137,3 @@ func Match(pattern, subject string) bool {
 		pattern, subject = pattern[pi+1:], subject[si+1:]
 	}
 }
-
-// literal reports whether a pattern has no wildcard token.
-func literal(pattern string) bool {
-	for tok := range strings.SplitSeq(pattern, ".") {
-		if tok == "*" || tok == ">" {
-			return false
-		}
-	}
-	return true
-}

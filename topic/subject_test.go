@@ -212,3 +212,13 @@ func FuzzSubscriptionRecord(f *testing.F) {
 		}
 	})
 }
+
+// literal reports whether a pattern has no wildcard token.
+func literal(pattern string) bool {
+	for tok := range strings.SplitSeq(pattern, ".") {
+		if tok == "*" || tok == ">" {
+			return false
+		}
+	}
+	return true
+}

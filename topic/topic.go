@@ -37,7 +37,6 @@ type Subscription struct {
 	fn       func(subject string, msg any) // function subscriber
 	consumer *actor.PID                    // queue group member: its work queue consumer
 	q        *pending                      // plain subscriptions: waiting deliveries
-	exited   chan struct{}                 // the delivering goroutine has returned
 
 	done                                  atomic.Bool
 	delivered, dropped, discarded, panics atomic.Uint64
@@ -120,12 +119,11 @@ func subscribe(sys *actor.System, pattern, group string, pid *actor.PID, fn func
 		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
 	}
 	name, target := regName(pattern, group)
-	s := &Subscription{e: e, pattern: pattern, group: group, name: name, set: set, pid: pid, fn: fn, exited: make(chan struct{})}
+	s := &Subscription{e: e, pattern: pattern, group: group, name: name, set: set, pid: pid, fn: fn}
 	if group == "" {
 		s.q = newPending(set.pending)
 		go s.run()
 	} else {
-		close(s.exited)
 		if s.consumer, err = sys.ConsumeQueue(queueName(name), consumerProps(s)); err != nil {
 			return nil, fmt.Errorf("topic: subscribe %q group %q: %w", pattern, group, err)
 		}
@@ -145,7 +143,6 @@ func subscribe(sys *actor.System, pattern, group string, pid *actor.PID, fn func
 
 // run delivers a plain subscription's publications, in order.
 func (s *Subscription) run() {
-	defer close(s.exited)
 	var batch []delivery
 	for {
 		batch = s.q.take(batch[:0])

@@ -186,8 +186,7 @@ func (p *pipeline) work() error {
 			}
 		}()
 	}
-	start := time.Now()
-	started.Store(start.UnixNano())
+	started.Store(time.Now().UnixNano())
 	p.source.send("go")
 	if _, err := p.source.expect("sent", 10*time.Minute); err != nil {
 		return err
@@ -196,7 +195,6 @@ func (p *pipeline) work() error {
 	if err != nil {
 		return err
 	}
-	elapsed := time.Since(start)
 	p.sink.send("report")
 	line, err := p.sink.expect("report", 30*time.Second)
 	if err != nil {
@@ -228,7 +226,7 @@ func (p *pipeline) work() error {
 	for _, ch := range p.all {
 		ch.wait()
 	}
-	p.summary(r, elapsed, drops, undelivered, rejected, resent, killed != nil)
+	p.summary(r, drops, undelivered, rejected, resent, killed != nil)
 	if r.Unique != c.n || r.Duplicates != 0 || r.Bad != 0 || drops != 0 {
 		return fmt.Errorf("%d of %d messages accounted for, %d duplicates, %d bad, %d drops", r.Unique, c.n, r.Duplicates, r.Bad, drops)
 	}
@@ -308,7 +306,7 @@ func (p *pipeline) line(s string) {
 	fmt.Fprintln(p.out, s)
 }
 
-func (p *pipeline) summary(r Report, elapsed time.Duration, drops, undelivered, rejected uint64, resent int, chaos bool) {
+func (p *pipeline) summary(r Report, drops, undelivered, rejected uint64, resent int, chaos bool) {
 	c := p.cfg
 	var b strings.Builder
 	fmt.Fprintf(&b, "summary\n")
@@ -338,7 +336,6 @@ func (p *pipeline) summary(r Report, elapsed time.Duration, drops, undelivered, 
 	}
 	fmt.Fprintf(&b, "  result       %s\n", ok)
 	p.line(strings.TrimRight(b.String(), "\n"))
-	_ = elapsed
 }
 
 // cleanup stops the children and removes the namespace.

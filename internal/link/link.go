@@ -16,12 +16,12 @@ type Host struct {
 	// Node is this node's id; Registry its namespace registry.
 	Node     uint64
 	Registry *registry.Registry
-	// Logger receives throttled warnings.
+	// Warn logs a warning, throttled.
 	Warn func(msg string, args ...any)
-	// Post queues a message for a node (see mailbox.Mailboxes.PostPolicy);
-	// a message that fails later goes to the Undelivered handler of its
-	// kind.
-	Post func(node uint64, out *mailbox.Outgoing, policy mailbox.Policy) error
+	// Post queues a message for a node with the node's back-pressure
+	// policy (see mailbox.Mailboxes.Post); a message that fails later goes
+	// to the Undelivered handler of its kind.
+	Post func(node uint64, out *mailbox.Outgoing) error
 	// PostQueue queues a user message for the work queue name, joining
 	// the queue on first use.
 	PostQueue func(name string, out *mailbox.Outgoing) error
@@ -35,8 +35,6 @@ type Host struct {
 	// the registry changes this node made before the call, or at timeout
 	// with the nodes that did not answer.
 	Barrier func(timeout time.Duration) (missing []uint64)
-	// Policy is the node's default back-pressure policy for sends.
-	Policy mailbox.Policy
 
 	publish     atomic.Pointer[func(*mailbox.Message)]
 	undelivered atomic.Pointer[func(node uint64, out *mailbox.Outgoing, err error)]

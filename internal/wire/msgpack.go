@@ -334,31 +334,18 @@ func (r *reader) bigLen(field string, w int) (int, error) {
 
 // arrayHeader reads an array header whose elements fit in what remains.
 func (r *reader) arrayHeader(field string) (int, error) {
-	start := r.off
-	c, err := r.byte1(field)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	switch {
-	case c&0xf0 == 0x90:
-		n = int(c & 0x0f)
-	case c == 0xdc:
-		n, err = r.bigLen(field, 2)
-	case c == 0xdd:
-		n, err = r.bigLen(field, 4)
-	default:
-		r.off = start
-		return 0, r.fail(field, "want an array, found type byte 0x%02x", c)
-	}
-	if err == nil && n > len(r.b)-r.off {
-		err = r.fail(field, "%d elements cannot fit in the %d bytes that remain", n, len(r.b)-r.off)
-	}
-	return n, err
+	return r.collHeader(field, "an array", "elements", 0x90, 0xdc, 0xdd, 1)
 }
 
 // mapHeader reads a map header whose entries fit in what remains.
 func (r *reader) mapHeader(field string) (int, error) {
+	return r.collHeader(field, "a map", "entries", 0x80, 0xde, 0xdf, 2)
+}
+
+// collHeader reads an array or map header (fix, 16- and 32-bit length
+// type bytes) whose n items, of at least per bytes each, fit in what
+// remains.
+func (r *reader) collHeader(field, what, items string, fix, t16, t32 byte, per int) (int, error) {
 	start := r.off
 	c, err := r.byte1(field)
 	if err != nil {
@@ -366,18 +353,18 @@ func (r *reader) mapHeader(field string) (int, error) {
 	}
 	n := 0
 	switch {
-	case c&0xf0 == 0x80:
+	case c&0xf0 == fix:
 		n = int(c & 0x0f)
-	case c == 0xde:
+	case c == t16:
 		n, err = r.bigLen(field, 2)
-	case c == 0xdf:
+	case c == t32:
 		n, err = r.bigLen(field, 4)
 	default:
 		r.off = start
-		return 0, r.fail(field, "want a map, found type byte 0x%02x", c)
+		return 0, r.fail(field, "want %s, found type byte 0x%02x", what, c)
 	}
-	if err == nil && 2*n > len(r.b)-r.off {
-		err = r.fail(field, "%d entries cannot fit in the %d bytes that remain", n, len(r.b)-r.off)
+	if err == nil && per*n > len(r.b)-r.off {
+		err = r.fail(field, "%d %s cannot fit in the %d bytes that remain", n, items, len(r.b)-r.off)
 	}
 	return n, err
 }
