@@ -41,6 +41,7 @@ type peer struct {
 	spareIt  []item
 	waiting  int  // senders in cond.Wait
 	idle     bool // the writer waits for kick
+	flushing bool // a goroutine seals and pushes: the writer, or a sender in pushNow
 	closing  bool // the writer drains the queue and stops
 	kick     chan struct{}
 	done     chan struct{} // closed when the writer has stopped
@@ -148,7 +149,9 @@ func (mb *Mailboxes) stopped(node uint64) error {
 // the message goes out shortly, on the peer's writer goroutine. Errors
 // known at once (an unregistered type, a message too large, a gone node,
 // a full queue under DropNewest or FailFast, or under Block past the
-// deadline) are returned; a message that fails later (the receiver's
+// deadline, and, for a message pushed at once from the caller's goroutine
+// because nothing was queued before it, a full inbox under DropNewest or
+// FailFast) are returned; a message that fails later (the receiver's
 // inbox stayed full, the node died) is counted and handed to
 // Config.Undelivered. m must not be changed after Post.
 func (mb *Mailboxes) Post(node uint64, m *Outgoing) error {
@@ -205,13 +208,23 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 		p.mu.Unlock()
 		return mb.stopped(node)
 	}
+	mb.ctr.queued.Add(1)
+	if len(p.items) == 0 && !p.flushing {
+		// Nothing queued and nobody pushing: push it from here, without
+		// waking the writer.
+		done, err := mb.pushNow(p, env, policy)
+		if done {
+			p.mu.Unlock()
+			return err
+		}
+		// The inbox is full: the writer waits for room, in order.
+	}
 	p.buf = append(p.buf, env...)
 	it := item{end: len(p.buf), policy: policy, alone: m.Alone, res: res}
 	if res == nil {
 		it.out = m
 	}
 	p.items = append(p.items, it)
-	mb.ctr.queued.Add(1)
 	if p.idle {
 		p.idle = false
 		select {
@@ -230,6 +243,50 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 	p.waiting--
 	p.mu.Unlock()
 	return res.err
+}
+
+// pushNow seals env into a frame of its own and pushes it on the
+// caller's goroutine, when nothing is queued before it and no flush is
+// running: a message sent into an idle peer goes out without a hop to the
+// writer. p.mu is held on entry and exit; it is released while sealing and
+// pushing, and other senders queue behind meanwhile (the writer takes
+// them once this push is done). It reports whether the message is dealt
+// with: false when the inbox was full, for the caller to queue it to the
+// writer, which waits for room as the policy says. The sequence number a
+// full push used is skipped; the receiver's window accepts gaps.
+func (mb *Mailboxes) pushNow(p *peer, env []byte, policy Policy) (done bool, err error) {
+	p.flushing = true
+	p.mu.Unlock()
+	if err = p.ctx.Err(); err != nil {
+		err = mb.stopped(p.node)
+	} else {
+		err = mb.frame(p, env, FailFast)
+	}
+	p.mu.Lock()
+	p.flushing = false
+	if p.idle && (len(p.items) > 0 || p.closing || p.ctx.Err() != nil) {
+		p.idle = false
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+	switch {
+	case err == nil:
+		mb.ctr.sent.Add(1)
+		return true, nil
+	case errors.Is(err, ErrFull) && policy != FailFast:
+		if policy == DropNewest {
+			mb.ctr.dropped.Add(1)
+			return true, fmt.Errorf("%w (node %016x)", ErrDropped, p.node)
+		}
+		return false, nil
+	case errors.Is(err, ErrFull):
+		mb.ctr.full.Add(1)
+	default:
+		mb.ctr.failed.Add(1)
+	}
+	return true, err
 }
 
 // awaitRoom applies policy to a sender that found the queue full. p.mu is
@@ -301,8 +358,8 @@ func (mb *Mailboxes) write(p *peer) {
 	defer close(p.done)
 	for {
 		p.mu.Lock()
-		for len(p.items) == 0 {
-			if p.closing || p.ctx.Err() != nil {
+		for len(p.items) == 0 || p.flushing {
+			if len(p.items) == 0 && !p.flushing && (p.closing || p.ctx.Err() != nil) {
 				p.mu.Unlock()
 				return
 			}
@@ -315,6 +372,7 @@ func (mb *Mailboxes) write(p *peer) {
 			p.mu.Lock()
 		}
 		p.idle = false
+		p.flushing = true
 		buf, items := p.buf, p.items
 		p.buf, p.items = p.spareBuf[:0], p.spareIt[:0]
 		if p.waiting > 0 {
@@ -325,6 +383,7 @@ func (mb *Mailboxes) write(p *peer) {
 		failed := mb.flush(p, buf, items)
 
 		p.mu.Lock()
+		p.flushing = false
 		for i := range items {
 			if r := items[i].res; r != nil {
 				r.err, r.done = items[i].err, true
