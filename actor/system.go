@@ -61,6 +61,7 @@ type System struct {
 
 	stopWatch func()
 	closed    atomic.Bool
+	gate      atomic.Pointer[func()] // open while the pump hands a message on (pumpDispatcher)
 }
 
 // addressPrefix is the scheme of PIDs of shmactor nodes.
@@ -334,7 +335,7 @@ func (s *System) deliver(m *mailbox.Message) {
 			}
 			msg = env
 		}
-		proc.SendUserMessage(target, msg)
+		s.handOn(func() { proc.SendUserMessage(target, msg) })
 	case wire.KindControl:
 		if !s.syncControl(m) {
 			s.control(m)
@@ -347,7 +348,7 @@ func (s *System) deliver(m *mailbox.Message) {
 		if t, ok := m.Value.(*proto.Terminated); ok && t.Who != nil {
 			s.links.unwatch(m.From, m.Target, t.Who.Id)
 		}
-		proc.SendSystemMessage(target, m.Value)
+		s.handOn(func() { proc.SendSystemMessage(target, m.Value) })
 	default:
 		s.warn("shmactor: message of unexpected kind dropped", "kind", m.Kind, "from", fmt.Sprintf("%016x", m.From))
 	}
@@ -375,7 +376,7 @@ func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
 	if err := s.reg.Register(name, name); err != nil {
 		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)
 	}
-	pid, err := s.Root.SpawnNamed(props, name)
+	pid, err := s.Root.SpawnNamed(s.onPump(props), name)
 	if err != nil {
 		s.reg.Unregister(name)
 		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)

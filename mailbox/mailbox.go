@@ -81,6 +81,11 @@ type Config struct {
 	// Spin is how long the pump spins for more messages before it parks
 	// (zero: shm.DefaultSpin).
 	Spin time.Duration
+	// HandOff is how long one Handler call may hold the inbox's pump
+	// before the pump moves to a new goroutine and the call finishes on
+	// the old one (zero: DefaultHandOff; negative: never, for a Handler
+	// that never blocks). It lets a Handler run actors on the pump.
+	HandOff time.Duration
 	// Inbox resolves a peer's inbox segment name.
 	Inbox func(node uint64) (string, error)
 	// Meet, if set, is called for a node the sealer does not know (it
@@ -143,6 +148,7 @@ type Stats struct {
 	Dropped     uint64 // DropNewest sends dropped
 	Failed      uint64 // messages not delivered for another reason: the node died, the mailboxes closed
 	Undecodable uint64 // messages received whose payload did not decode
+	HandOffs    uint64 // handler calls slow enough that the inbox's pump moved to a new goroutine
 	Rejected    uint64 // frames rejected: malformed, or failing to open
 	Inbox       shm.RingStats
 }
@@ -197,6 +203,12 @@ func Open(cfg Config) (*Mailboxes, error) {
 	}
 	mb.inbox = ring
 	mb.in = newConsumer(ring, cfg.Sealer, cfg.Types, cfg.Meet, cfg.Handler, 64, &mb.ctr, mb.log)
+	switch {
+	case cfg.HandOff == 0:
+		mb.in.budget = DefaultHandOff
+	case cfg.HandOff > 0:
+		mb.in.budget = cfg.HandOff
+	}
 	return mb, nil
 }
 
@@ -209,6 +221,13 @@ func (mb *Mailboxes) Start() {
 	}
 }
 
+// RunOnPump runs fn on the inbox pump's goroutine. Call it only from the
+// Handler, on the goroutine that called it: it is how a Handler runs an
+// actor where its message arrived, without a goroutine hop. While fn
+// runs, the inbox may be handed to a new pump goroutine (Config.HandOff),
+// so a slow fn holds up no other message.
+func (mb *Mailboxes) RunOnPump(fn func()) { mb.in.runOnPump(fn) }
+
 // InboxName returns the name of this node's inbox segment.
 func (mb *Mailboxes) InboxName() string { return mb.name }
 
@@ -220,7 +239,7 @@ func (mb *Mailboxes) Stats() Stats {
 	c := &mb.ctr
 	st := Stats{
 		Queued: c.queued.Load(), Sent: c.sent.Load(), Received: c.received.Load(), Full: c.full.Load(), Dropped: c.dropped.Load(), Failed: c.failed.Load(),
-		Undecodable: c.undecodable.Load(), Rejected: c.rejected.Load(),
+		Undecodable: c.undecodable.Load(), Rejected: c.rejected.Load(), HandOffs: mb.in.HandOffs(),
 	}
 	st.Inbox, _ = mb.inbox.Stats()
 	return st

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmactor/shmactor/internal/logx"
 	"github.com/shmactor/shmactor/internal/seal"
@@ -17,6 +18,13 @@ import (
 // Consumer is a pump that takes frames from a ring, opens them with a
 // sealer and hands their messages to a handler: a node's inbox, or its
 // share of a work queue.
+//
+// The pump calls the handler on its own goroutine. An inbox's handler may
+// run an actor right there (Mailboxes.RunOnPump): when one such run takes
+// longer than the hand-off budget, a watchdog hands the inbox to a new
+// pump goroutine, which goes on with the messages after the one being
+// handled, in order; the old goroutine finishes the slow call and leaves.
+// So no handler, however slow, stalls the inbox for more than the budget.
 type Consumer struct {
 	ring    *shm.Ring
 	sealer  *seal.Sealer
@@ -24,20 +32,59 @@ type Consumer struct {
 	meet    func(uint64) bool
 	handler func(*Message)
 	batch   int
-	msg     Message // reused for each delivery
 	ctr     *counters
 	log     *logx.Throttled
 
+	// Owned by the goroutine that owns the pump (one at a time).
+	msg  *Message // reused for each delivery; a new one after a hand-off
+	work work
+	seq  uint64 // handler calls made
+
+	// state is seq<<2 | inHandler | handedOff: what the watchdog sees.
+	state    atomic.Uint64
+	budget   time.Duration // hand-off budget; 0: no watchdog
+	dogSleep atomic.Bool   // the watchdog waits for poke
+	poke     chan struct{}
+	handoffs atomic.Uint64
+	pumps    sync.WaitGroup
+
 	started   atomic.Bool
+	ctx       context.Context
 	stop      context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
 
+// work is what a pump has taken from the ring and not yet handed on:
+// frames one after another in buf, their lengths in lens; next is the
+// index of the next frame to open, body the rest of the opened frame.
+type work struct {
+	buf  []byte
+	lens []int
+	next int
+	off  int // where frame next starts in buf
+	body []byte
+	from uint64
+	// detach makes the next take use new buffers: the goroutine that lost
+	// the pump may still refer to the old ones.
+	detach bool
+}
+
+const (
+	inHandler = 1 << iota
+	handedOff
+	stateShift = 2
+)
+
+// DefaultHandOff is how long one handler call may hold an inbox's pump
+// before the pump is handed to a new goroutine (see HandOff).
+const DefaultHandOff = 500 * time.Microsecond
+
 func newConsumer(ring *shm.Ring, s *seal.Sealer, types *wire.Registry, meet func(uint64) bool, handler func(*Message), batch int, ctr *counters, log *logx.Throttled) *Consumer {
-	c := &Consumer{ring: ring, sealer: s, dec: wire.NewDecoder(types), meet: meet, handler: handler, batch: batch, ctr: ctr, log: log, stop: func() {}, done: make(chan struct{})}
+	c := &Consumer{ring: ring, sealer: s, dec: wire.NewDecoder(types), meet: meet, handler: handler, batch: batch, ctr: ctr, log: log, done: make(chan struct{}), poke: make(chan struct{}, 1), msg: new(Message)}
 	c.dec.Max = ring.MaxRecord()
+	c.ctx, c.stop = context.WithCancel(context.Background())
 	return c
 }
 
@@ -45,13 +92,24 @@ func (c *Consumer) start() {
 	if !c.started.CompareAndSwap(false, true) {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stop = cancel
-	go c.pump(ctx)
+	c.pumps.Add(1)
+	go c.pump()
+	if c.budget > 0 {
+		go c.watch()
+	}
+	go func() {
+		c.pumps.Wait()
+		close(c.done)
+	}()
 }
 
-// Close stops the pump and closes its ring handle. Closing twice is
-// harmless.
+// HandOffs returns how many times a slow handler call made the pump move
+// to a new goroutine.
+func (c *Consumer) HandOffs() uint64 { return c.handoffs.Load() }
+
+// Close stops the pump and closes its ring handle. A pump goroutine that
+// is inside a slow handler call ends when the call returns; Close does not
+// wait for it. Closing twice is harmless.
 func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
 		c.stop()
@@ -63,16 +121,28 @@ func (c *Consumer) Close() error {
 	return c.closeErr
 }
 
-func (c *Consumer) pump(ctx context.Context) {
-	defer close(c.done)
+// pump hands on what is taken, then takes more, until the consumer is
+// closed or the pump is handed to another goroutine.
+func (c *Consumer) pump() {
 	for {
-		_, err := c.ring.PopBatch(ctx, c.batch, c.handle)
+		if !c.drain() {
+			return // handed off: the new pump goes on, and counts as this one
+		}
+		w := &c.work
+		w.next, w.off, w.body = 0, 0, nil
+		if w.detach {
+			w.buf, w.lens, w.detach = nil, nil, false
+		}
+		var err error
+		w.buf, w.lens, err = c.ring.PopBatchAppend(c.ctx, c.batch, w.buf[:0], w.lens[:0])
 		switch {
 		case err == nil:
-		case ctx.Err() != nil, errors.Is(err, shm.ErrClosed):
+		case c.ctx.Err() != nil, errors.Is(err, shm.ErrClosed):
+			c.pumps.Done()
 			return
 		case errors.Is(err, shm.ErrFault):
 			c.log.Error("mailbox: ring unusable; pump stops", "ring", c.ring.Name(), "err", err)
+			c.pumps.Done()
 			return
 		default:
 			c.ctr.rejected.Add(1)
@@ -81,8 +151,47 @@ func (c *Consumer) pump(ctx context.Context) {
 	}
 }
 
-// handle opens one frame and hands each of its messages to the handler.
+// drain hands on every message of the work taken. It reports false when
+// the pump was handed off during a handler call: the caller must then
+// leave without touching the consumer.
+func (c *Consumer) drain() bool {
+	w := &c.work
+	for {
+		for len(w.body) > 0 {
+			if len(w.body) < 4 || int(binary.BigEndian.Uint32(w.body)) > len(w.body)-4 {
+				c.ctr.rejected.Add(1)
+				c.log.Warn("mailbox: frame body malformed; rest dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", w.from))
+				w.body = nil
+				break
+			}
+			n := int(binary.BigEndian.Uint32(w.body))
+			env := w.body[4 : 4+n]
+			w.body = w.body[4+n:]
+			if !c.deliver(w.from, env) {
+				return false
+			}
+		}
+		if w.next >= len(w.lens) || c.ctx.Err() != nil {
+			return true
+		}
+		frame := w.buf[w.off : w.off+w.lens[w.next]]
+		w.off += w.lens[w.next]
+		w.next++
+		w.from, w.body = c.open(frame)
+	}
+}
+
+// handle opens one frame and hands on its messages, on the caller's
+// goroutine (the frame fuzz target's entry).
 func (c *Consumer) handle(frame []byte) {
+	c.work = work{}
+	c.work.from, c.work.body = c.open(frame)
+	c.drain()
+}
+
+// open opens one frame and returns its sender and its body (envelopes
+// behind their lengths); nil for a frame rejected.
+func (c *Consumer) open(frame []byte) (uint64, []byte) {
 	h, hl, err := c.dec.Header(frame)
 	if err == nil && h.Kind != wire.KindBatch {
 		err = fmt.Errorf("frame of kind %v, want batch", h.Kind)
@@ -90,7 +199,7 @@ func (c *Consumer) handle(frame []byte) {
 	if err != nil {
 		c.ctr.rejected.Add(1)
 		c.log.Warn("mailbox: malformed frame dropped", "ring", c.ring.Name(), "err", err)
-		return
+		return 0, nil
 	}
 	meta := seal.Meta{From: h.From, To: h.To, Epoch: h.Epoch, Seq: h.Seq, Sealed: h.Flags&wire.FlagSealed != 0}
 	body, err := c.sealer.Open(frame, hl, meta)
@@ -100,28 +209,21 @@ func (c *Consumer) handle(frame []byte) {
 	if err != nil {
 		c.ctr.rejected.Add(1)
 		c.log.Warn("mailbox: frame failed to open; dropped", "ring", c.ring.Name(), "err", err)
-		return
+		return 0, nil
 	}
-	for len(body) > 0 {
-		if len(body) < 4 || int(binary.BigEndian.Uint32(body)) > len(body)-4 {
-			c.ctr.rejected.Add(1)
-			c.log.Warn("mailbox: frame body malformed; rest dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", h.From))
-			return
-		}
-		n := int(binary.BigEndian.Uint32(body))
-		c.deliver(h.From, body[4:4+n])
-		body = body[4+n:]
-	}
+	return h.From, body
 }
 
-func (c *Consumer) deliver(from uint64, env []byte) {
+// deliver decodes one envelope and calls the handler. It reports false
+// when the pump was handed off while the handler ran.
+func (c *Consumer) deliver(from uint64, env []byte) bool {
 	ih, il, err := c.dec.Header(env)
 	if err != nil {
 		c.ctr.rejected.Add(1)
 		c.log.Warn("mailbox: malformed envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
-		return
+		return true
 	}
-	m := &c.msg
+	m := c.msg
 	*m = Message{Kind: ih.Kind, From: from, SenderAddress: ih.SenderAddress, SenderID: ih.SenderID, Target: ih.Target, Corr: ih.Corr, Type: ih.Type}
 	rest := env[il:]
 	if ih.Flags&wire.FlagMeta != 0 {
@@ -129,7 +231,7 @@ func (c *Consumer) deliver(from uint64, env []byte) {
 		if err != nil {
 			c.ctr.rejected.Add(1)
 			c.log.Warn("mailbox: malformed metadata; envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
-			return
+			return true
 		}
 		m.Meta, rest = meta, rest[k:]
 	}
@@ -137,7 +239,83 @@ func (c *Consumer) deliver(from uint64, env []byte) {
 		c.ctr.undecodable.Add(1)
 	}
 	c.ctr.received.Add(1)
+	if c.budget <= 0 {
+		c.handler(m)
+		return true
+	}
+	c.seq++
+	st := c.seq << stateShift
+	c.state.Store(st)
 	c.handler(m)
+	return c.state.Load() == st
+}
+
+// runOnPump runs fn on the pump's goroutine, inside a handler call; the
+// pump may be handed off while fn runs (never while the handler does
+// anything else, so what it delivered before calling fn stays in order).
+func (c *Consumer) runOnPump(fn func()) {
+	st := c.state.Load()
+	if c.budget <= 0 || st&(inHandler|handedOff) != 0 {
+		fn()
+		return
+	}
+	c.state.Store(st | inHandler)
+	if c.dogSleep.Load() && c.dogSleep.CompareAndSwap(true, false) {
+		select {
+		case c.poke <- struct{}{}:
+		default:
+		}
+	}
+	fn()
+	c.state.CompareAndSwap(st|inHandler, st)
+}
+
+// watch is the watchdog of a consumer with a hand-off budget: while
+// handler calls run it looks at the pump every budget, and a call it sees
+// twice in a row (so running for at least one budget) loses the pump to a
+// new goroutine. With no handler call running for a few looks it sleeps
+// until the pump pokes it, so an idle inbox costs nothing.
+func (c *Consumer) watch() {
+	var last uint64
+	quiet := 0
+	t := time.NewTimer(c.budget)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			return
+		}
+		st := c.state.Load()
+		switch {
+		case st&inHandler == 0 || st&handedOff != 0:
+			quiet++
+		case st == last && c.state.CompareAndSwap(st, st|handedOff):
+			// The old goroutine finishes its call and leaves; this
+			// one takes the work after the message being handled.
+			c.handoffs.Add(1)
+			c.msg = new(Message)
+			c.work.detach = true
+			go c.pump()
+			quiet = 0
+		default:
+			quiet = 0
+		}
+		last = st
+		if quiet >= 4 {
+			c.dogSleep.Store(true)
+			if st := c.state.Load(); st&inHandler == 0 || st&handedOff != 0 {
+				select {
+				case <-c.poke:
+				case <-c.ctx.Done():
+					return
+				}
+			}
+			c.dogSleep.Store(false)
+			quiet, last = 0, 0
+		}
+		t.Reset(c.budget)
+	}
 }
 
 // Consume opens (creating it if needed, with cfg) the ring called name

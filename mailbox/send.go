@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -209,6 +210,10 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 		return mb.stopped(node)
 	}
 	mb.ctr.queued.Add(1)
+	it := item{policy: policy, alone: m.Alone, res: res}
+	if res == nil {
+		it.out = m
+	}
 	if len(p.items) == 0 && !p.flushing {
 		// Nothing queued and nobody pushing: push it from here, without
 		// waking the writer.
@@ -217,14 +222,22 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 			p.mu.Unlock()
 			return err
 		}
-		// The inbox is full: the writer waits for room, in order.
+		// The inbox is full: the writer waits for room. What others
+		// queued meanwhile came later, so this goes first.
+		n := len(env)
+		p.buf = append(p.buf, env...)
+		copy(p.buf[n:], p.buf[:len(p.buf)-n])
+		copy(p.buf, env)
+		for i := range p.items {
+			p.items[i].end += n
+		}
+		it.end = n
+		p.items = slices.Insert(p.items, 0, it)
+	} else {
+		p.buf = append(p.buf, env...)
+		it.end = len(p.buf)
+		p.items = append(p.items, it)
 	}
-	p.buf = append(p.buf, env...)
-	it := item{end: len(p.buf), policy: policy, alone: m.Alone, res: res}
-	if res == nil {
-		it.out = m
-	}
-	p.items = append(p.items, it)
 	if p.idle {
 		p.idle = false
 		select {

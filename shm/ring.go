@@ -603,6 +603,47 @@ func (r *Ring) PopBatch(ctx context.Context, max int, fn func(rec []byte)) (n in
 	return n, err
 }
 
+// PopBatchAppend waits like Pop for records, then takes up to max of
+// those that are ready, in ring order, appending each record's bytes to
+// buf and its length to lens: the records lie one after another in the
+// returned buf from its old length on. It is PopBatch for a consumer that
+// keeps the records past the call (no copy into a scratch buffer first).
+// A record found corrupt is dropped (and counted) and reported as an error
+// after the good ones before it.
+func (r *Ring) PopBatchAppend(ctx context.Context, max int, buf []byte, lens []int) (_ []byte, _ []int, err error) {
+	if max < 1 {
+		return buf, lens, fmt.Errorf("%w: PopBatchAppend max %d", ErrInvalidConfig, max)
+	}
+	if err := r.enter(); err != nil {
+		return buf, lens, err
+	}
+	defer r.seg.guard(&err, faultOn())
+	t, _, err := r.take(false, max)
+	if err == errAgain {
+		err = r.await(ctx, true, func(slow bool) (bool, error) {
+			var hurry bool
+			var err error
+			t, hurry, err = r.take(slow, max)
+			return hurry, err
+		})
+	}
+	if err == errAgain {
+		return buf, lens, fmt.Errorf("shm: pop from %s: %w: %w", r.path(), ErrEmpty, context.Cause(ctx))
+	}
+	n0 := len(lens)
+	for err == nil {
+		buf, lens, err = r.copyRecords(t, buf, lens)
+		if err != nil || len(lens)-n0 >= max {
+			break
+		}
+		if t, _, err = r.take(false, max-(len(lens)-n0)); err == errAgain {
+			err = nil
+			break
+		}
+	}
+	return buf, lens, err
+}
+
 // taken is a span of records a consumer has claimed: k records in n cells
 // from cell idx, the first of them first cells long.
 type taken struct {
@@ -767,11 +808,22 @@ type popScratch struct {
 // releases the cells, then hands the records to fn: fn may take its time
 // without holding up producers.
 func (r *Ring) copySpan(sc *popScratch, t taken, fn func([]byte)) (int, error) {
+	buf, ls, err := r.copyRecords(t, sc.buf[:0], sc.lens[:0])
+	sc.buf, sc.lens = buf, ls
+	for _, l := range ls {
+		fn(buf[:l:l])
+		buf = buf[l:]
+	}
+	return len(ls), err
+}
+
+// copyRecords appends the records of a taken span to buf and their
+// lengths to ls, and releases the cells.
+func (r *Ring) copyRecords(t taken, buf []byte, ls []int) ([]byte, []int, error) {
 	if hookTaken != nil {
 		hookTaken()
 	}
-	ls := sc.lens[:0]
-	buf := sc.buf[:0]
+	k0 := len(ls)
 	var err error
 	for c, i := t.idx, 0; i < t.k; i++ {
 		n := t.first
@@ -794,16 +846,12 @@ func (r *Ring) copySpan(sc *popScratch, t taken, fn func([]byte)) (int, error) {
 		c += n
 	}
 	r.release(t.idx, t.seq, t.n)
-	sc.buf, sc.lens = buf, ls
-	atomic.AddUint64(&r.my[oPopped], uint64(len(ls)))
+	got := len(ls) - k0
+	atomic.AddUint64(&r.my[oPopped], uint64(got))
 	if err != nil {
-		atomic.AddUint64(&r.my[oCorrupt], uint64(t.k-len(ls)))
+		atomic.AddUint64(&r.my[oCorrupt], uint64(t.k-got))
 	}
-	for _, l := range ls {
-		fn(buf[:l:l])
-		buf = buf[l:]
-	}
-	return len(ls), err
+	return buf, ls, err
 }
 
 // release frees n cells from idx for the next lap. The later cells' words
