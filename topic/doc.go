@@ -27,8 +27,12 @@
 // Slow consumers: each plain subscription has a pending limit
 // (WithPending). When it is reached, the subscription's policy applies
 // (WithSlowConsumer): Block (the default) makes the publication wait up to
-// a deadline, which fills the node's inbox and so slows publishers down;
-// DropNewest drops it. Every drop is counted (Subscription.Stats,
+// a deadline, then drops it; DropNewest drops it at once. A slow
+// subscriber never holds up the rest of its process: publications from
+// other processes are queued past the limit, and the subscription pauses
+// the nodes that sent them, whose Publish calls for the subscription then
+// wait (up to the deadline) until it has caught up, while their other
+// publications go on. Every drop is counted (Subscription.Stats,
 // StatsOf) and reported as a SlowConsumer event on the System's
 // EventStream. An actor subscriber's own mailbox is unbounded unless it is
 // spawned with a bounded one; give it one to have the pending limit apply

@@ -31,9 +31,12 @@ type engine struct {
 	routes atomic.Pointer[routeTable]
 	rmu    sync.Mutex // serializes rebuilding routes
 
-	slow reporter
+	slow   reporter
+	nextID atomic.Uint64 // numbers subscriptions
+	paused pauses        // other nodes' subscriptions that hold this node's publications back
+	notes  notifier      // flow messages to other nodes
 
-	published, sent, delivered, dropped, undelivered, unrouted, rejected atomic.Uint64
+	published, sent, delivered, dropped, waited, undelivered, unrouted, rejected atomic.Uint64
 }
 
 // held is a registry name this node holds for refs subscriptions.
@@ -84,11 +87,18 @@ func (e *engine) table() *routeTable {
 	e.rmu.Lock()
 	defer e.rmu.Unlock()
 	gen, lgen = e.host.Registry.Generation(), e.lgen.Load()
-	if t := e.routes.Load(); t != nil && t.gen == gen && t.lgen == lgen {
-		return t
+	gen0 := gen
+	if t := e.routes.Load(); t != nil {
+		if t.gen == gen && t.lgen == lgen {
+			return t
+		}
+		gen0 = t.gen
 	}
 	t := buildRoutes(e.host.Registry, e.host.Node, gen, lgen, e.host.Warn)
 	e.routes.Store(t)
+	if t.gen != gen0 {
+		e.prunePauses()
+	}
 	return t
 }
 
@@ -109,14 +119,25 @@ func (e *engine) publish(subject string, msg any) error {
 		s.offer(subject, msg)
 	}
 	var first error
+	// Nodes that paused a matching subscription come last: the others
+	// need not wait for them.
+	var held []uint64
 	for _, node := range r.nodes {
-		err := e.host.Post(node, &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg})
-		if err == nil {
-			e.sent.Add(1)
+		if e.paused.isPaused(node, subject) {
+			held = append(held, node)
 			continue
 		}
-		if fatal := e.failed(node, subject, err); fatal && first == nil {
-			first = err
+		e.post(node, &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}, &first)
+	}
+	if len(held) > 0 {
+		e.waited.Add(1)
+		start := time.Now()
+		for _, node := range held {
+			out := &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}
+			if late := e.await(node, subject, start); len(late) > 0 {
+				out.Meta = map[string]string{lateHeader: formatLate(late)}
+			}
+			e.post(node, out, &first)
 		}
 	}
 	for _, q := range r.queues {
@@ -130,6 +151,19 @@ func (e *engine) publish(subject string, msg any) error {
 		}
 	}
 	return first
+}
+
+// post sends a publication to a node; first keeps the first error the
+// publisher should hear of.
+func (e *engine) post(node uint64, out *mailbox.Outgoing, first *error) {
+	err := e.host.Post(node, out)
+	if err == nil {
+		e.sent.Add(1)
+		return
+	}
+	if fatal := e.failed(node, out.Target, err); fatal && *first == nil {
+		*first = err
+	}
 }
 
 // failed counts a publication that could not be sent to a node (0: to a
@@ -159,12 +193,19 @@ func policyOf(err error) Policy {
 
 // onUndelivered counts a publication posted to a node that failed later.
 func (e *engine) onUndelivered(node uint64, out *mailbox.Outgoing, err error) {
+	if out.Target == flowTarget {
+		return // the node is gone, or stuck: its publishers give up waiting on their own
+	}
 	e.failed(node, out.Target, err)
 }
 
 // onPublish fans a publication from another node out to this node's
-// subscriptions; it runs on the inbox pump.
+// subscriptions; it runs on the inbox pump and never waits (flow.go).
 func (e *engine) onPublish(m *mailbox.Message) {
+	if m.Target == flowTarget {
+		e.onFlow(m)
+		return
+	}
 	if err := ValidSubject(m.Target); err != nil {
 		e.rejected.Add(1)
 		e.host.Warn("topic: publication with a bad subject dropped", "from", fmt.Sprintf("%016x", m.From), "err", err)
@@ -176,12 +217,16 @@ func (e *engine) onPublish(m *mailbox.Message) {
 		return
 	}
 	subs := e.local.Load().lookup(m.Target)
+	late := parseLate(m.Meta)
+	if late != nil {
+		e.unknownLate(m.From, late, subs)
+	}
 	if len(subs) == 0 {
 		e.unrouted.Add(1) // unsubscribed an instant ago
 		return
 	}
 	for _, s := range subs {
-		s.offer(m.Target, m.Value)
+		s.accept(m.From, m.Target, m.Value, s.lateFor(late))
 	}
 }
 

@@ -11,9 +11,14 @@ type Policy int
 
 const (
 	// Block makes the publication wait for room up to the
-	// subscription's deadline, then drops it. While it waits, the
-	// delivering node's inbox fills and publishers everywhere block in
-	// turn: a slow consumer slows its publishers down. The default.
+	// subscription's deadline, then drops it: a slow consumer slows its
+	// publishers down. A publisher in the subscriber's process waits in
+	// Publish. Publications from other processes are never waited for
+	// by the subscriber's process (its other actors and subscriptions go
+	// on): the subscription pauses the publishing nodes instead, and
+	// their Publish calls for subjects it matches wait until it has
+	// caught up. What those nodes had already sent is kept, past the
+	// pending limit. The default.
 	Block Policy = iota
 	// DropNewest drops the publication at once.
 	DropNewest

@@ -13,7 +13,9 @@ type delivery struct {
 
 // pending is a subscription's queue of deliveries: bounded, FIFO, with
 // any number of pushers (the inbox pump, local publishers) and one taker
-// (the subscription's goroutine).
+// (the subscription's goroutine). Local publishers wait for room (push);
+// the inbox pump never waits: it adds past the limit (add), and the
+// subscription's flow control keeps what goes past it bounded (flow.go).
 type pending struct {
 	mu     sync.Mutex
 	buf    []delivery // ring of len power of two
@@ -75,6 +77,29 @@ func (p *pending) push(d delivery, wait time.Duration) (ok, closed bool) {
 			return false, false
 		}
 	}
+}
+
+// add queues d without waiting, past the limit if need be. It returns how
+// many deliveries were queued or being handled before d, and false when
+// the queue is closed.
+func (p *pending) add(d delivery) (before int, ok bool) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, false
+	}
+	before = p.n + p.taken
+	if p.n == len(p.buf) {
+		p.grow()
+	}
+	p.buf[(p.head+p.n)&(len(p.buf)-1)] = d
+	p.n++
+	p.mu.Unlock()
+	select {
+	case p.ready <- struct{}{}:
+	default:
+	}
+	return before, true
 }
 
 // grow doubles the ring. p.mu is held.

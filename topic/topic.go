@@ -27,6 +27,7 @@ func Subject(ctx actor.Context) string {
 // safe for concurrent use.
 type Subscription struct {
 	e       *engine
+	id      uint64 // the engine's number for it, in flow messages
 	pattern string
 	group   string
 	name    string
@@ -37,6 +38,7 @@ type Subscription struct {
 	fn       func(subject string, msg any) // function subscriber
 	consumer *actor.PID                    // queue group member: its work queue consumer
 	q        *pending                      // plain subscriptions: waiting deliveries
+	flow     subFlow                       // Block plain subscriptions: pause state (flow.go)
 
 	done                                  atomic.Bool
 	delivered, dropped, discarded, panics atomic.Uint64
@@ -47,7 +49,7 @@ type Stats struct {
 	Delivered uint64 // handed to the actor, or returned from the function
 	Dropped   uint64 // dropped by the slow-consumer policy
 	Discarded uint64 // waiting when the subscription ended, never delivered
-	Pending   int    // waiting or being handled now
+	Pending   int    // waiting or being handled now; past the limit while a Block subscription is paused (see Block)
 	Panics    uint64 // function subscriber calls that panicked
 }
 
@@ -119,7 +121,7 @@ func subscribe(sys *actor.System, pattern, group string, pid *actor.PID, fn func
 		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
 	}
 	name, target := regName(pattern, group)
-	s := &Subscription{e: e, pattern: pattern, group: group, name: name, set: set, pid: pid, fn: fn}
+	s := &Subscription{e: e, id: e.nextID.Add(1), pattern: pattern, group: group, name: name, set: set, pid: pid, fn: fn}
 	if group == "" {
 		s.q = newPending(set.pending)
 		go s.run()
@@ -156,6 +158,7 @@ func (s *Subscription) run() {
 			}
 			s.deliver(d.subject, d.msg)
 			s.q.done()
+			s.resume(false)
 		}
 		clear(batch)
 	}
@@ -178,8 +181,10 @@ func (s *Subscription) deliver(subject string, msg any) {
 	s.delivered.Add(1)
 }
 
-// offer queues a publication for a plain subscription, applying its
-// slow-consumer policy.
+// offer queues a publication from this node for a plain subscription,
+// applying its slow-consumer policy: a Block subscription makes the
+// publisher wait for room. (Publications from other nodes come through
+// accept, which never waits.)
 func (s *Subscription) offer(subject string, msg any) {
 	wait := time.Duration(0)
 	if s.set.policy == Block {
@@ -193,6 +198,12 @@ func (s *Subscription) offer(subject string, msg any) {
 		s.discarded.Add(1)
 		return
 	}
+	s.drop(subject)
+}
+
+// drop counts and reports a publication dropped by the slow-consumer
+// policy.
+func (s *Subscription) drop(subject string) {
 	s.dropped.Add(1)
 	s.e.dropped.Add(1)
 	s.e.host.Warn("topic: slow consumer; publication dropped", "pattern", s.pattern, "subject", subject, "policy", s.set.policy.String(), "pending", s.set.pending)
@@ -200,10 +211,11 @@ func (s *Subscription) offer(subject string, msg any) {
 }
 
 // stop ends delivery: the goroutine (or the queue consumer) and what was
-// waiting.
+// waiting. Nodes held back by the subscription's pause are let go.
 func (s *Subscription) stop() {
 	if s.q != nil {
 		s.discarded.Add(uint64(s.q.close()))
+		s.resume(true)
 	}
 	if s.consumer != nil {
 		s.e.host.StopConsumer(s.consumer)
@@ -253,7 +265,10 @@ func (s *Subscription) Stats() Stats {
 // Publications dropped because a subscriber does not keep up are not
 // errors of the publisher's: they are counted and reported as
 // SlowConsumer events. A Block subscription in this process makes Publish
-// wait for room.
+// wait for room; one in another process makes it wait, up to the
+// subscription's Block timeout, once that subscription has fallen behind
+// and paused this node (see WithSlowConsumer). Publications to other
+// subjects, and to other nodes, do not wait for it.
 func Publish(sys *actor.System, subject string, msg any) error {
 	if err := ValidSubject(subject); err != nil {
 		return fmt.Errorf("topic: publish: %w", err)
@@ -273,6 +288,7 @@ type NodeStats struct {
 	Published   uint64 // Publish calls with a valid subject
 	Sent        uint64 // envelopes queued for other nodes and queue groups
 	Dropped     uint64 // publications dropped for slow consumers, here or at a node's full inbox
+	Waited      uint64 // publications held back for a subscription of another node that paused this node
 	Undelivered uint64 // publications for nodes that were gone, or that could not be encoded
 	Unrouted    uint64 // publications received for subscriptions that had just ended
 	Rejected    uint64 // publications received with a bad subject or undecodable payload
@@ -285,7 +301,7 @@ func StatsOf(sys *actor.System) (NodeStats, error) {
 		return NodeStats{}, err
 	}
 	return NodeStats{
-		Published: e.published.Load(), Sent: e.sent.Load(), Dropped: e.dropped.Load(),
+		Published: e.published.Load(), Sent: e.sent.Load(), Dropped: e.dropped.Load(), Waited: e.waited.Load(),
 		Undelivered: e.undelivered.Load(), Unrouted: e.unrouted.Load(), Rejected: e.rejected.Load(),
 	}, nil
 }
