@@ -310,7 +310,9 @@ func (s *System) holdQueue(q *queue, kp *seal.KeyPair) error {
 	if err != nil {
 		return err
 	}
-	if err := s.sealer.AddPeer(seal.Peer{Node: q.id, Public: kp.Public, Epoch: kp.Epoch}); err != nil {
+	// The queue's holders all run on this machine's CPU: the queue offers
+	// AES-256-GCM when this node does.
+	if err := s.sealer.AddPeer(seal.Peer{Node: q.id, Public: kp.Public, Epoch: kp.Epoch, AES: s.sealer.Self().AES}); err != nil {
 		sealer.Close()
 		return err
 	}
@@ -455,11 +457,7 @@ func (s *System) ConsumeQueue(name string, props *Props) (*PID, error) {
 		if err != nil {
 			return false
 		}
-		p := seal.Peer{Node: n.ID, Public: n.PublicKey, Epoch: n.Epoch}
-		if n.CertIdentity != "" {
-			p.Cert = &seal.Cert{Identity: n.CertIdentity, Signature: n.CertSignature}
-		}
-		return sealer.AddPeer(p) == nil
+		return sealer.AddPeer(peerOf(n)) == nil
 	}
 	qc.c, err = s.mb.Consume(q.ring, &s.queueRing, sealer, meet, func(m *mailbox.Message) { s.deliverQueued(qc, m) })
 	if err != nil {

@@ -126,6 +126,9 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		}
 		self := s.sealer.Self()
 		n := &registry.Node{PublicKey: self.Public, Epoch: self.Epoch, Inbox: s.mb.InboxName(), Meta: map[string]string{"seal": mode}}
+		if self.AES {
+			n.Meta[metaAES] = "1"
+		}
 		if self.Cert != nil {
 			n.CertIdentity, n.CertSignature = self.Cert.Identity, self.Cert.Signature
 		}
@@ -241,12 +244,20 @@ func (s *System) meet(node uint64) bool {
 	return s.meetNode(n) == nil
 }
 
-func (s *System) meetNode(n registry.Node) error {
-	p := seal.Peer{Node: n.ID, Public: n.PublicKey, Epoch: n.Epoch}
+// metaAES is the registry metadata key by which a node offers AES-256-GCM.
+const metaAES = "aes"
+
+// peerOf is what the sealer needs of a node's registry entry.
+func peerOf(n registry.Node) seal.Peer {
+	p := seal.Peer{Node: n.ID, Public: n.PublicKey, Epoch: n.Epoch, AES: n.Meta[metaAES] == "1"}
 	if n.CertIdentity != "" {
 		p.Cert = &seal.Cert{Identity: n.CertIdentity, Signature: n.CertSignature}
 	}
-	if err := s.sealer.AddPeer(p); err != nil {
+	return p
+}
+
+func (s *System) meetNode(n registry.Node) error {
+	if err := s.sealer.AddPeer(peerOf(n)); err != nil {
 		s.warn("shmactor: peer refused", "node", fmt.Sprintf("%016x", n.ID), "err", err)
 		return err
 	}

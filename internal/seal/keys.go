@@ -39,11 +39,13 @@ func NewKeyPair(epoch uint32) (*KeyPair, error) {
 func (k *KeyPair) Wipe() { clear(k.private[:]) }
 
 // keyInfo is the HKDF info of the key that seals from → to: it binds the
-// protocol, the namespace, both nodes, both epochs and both public keys, in
-// the direction of travel.
-func keyInfo(ns string, from, to uint64, fromEpoch, toEpoch uint32, fromPub, toPub *[KeySize]byte) []byte {
-	b := make([]byte, 0, 32+len(ns)+2*8+2*4+2*KeySize)
-	b = append(b, "shmactor seal v1\x00"...)
+// protocol, the AEAD suite, the namespace, both nodes, both epochs and
+// both public keys, in the direction of travel.
+func keyInfo(ns string, suite Suite, from, to uint64, fromEpoch, toEpoch uint32, fromPub, toPub *[KeySize]byte) []byte {
+	b := make([]byte, 0, 48+len(ns)+2*8+2*4+2*KeySize)
+	b = append(b, "shmactor seal v2\x00"...)
+	b = append(b, suite.String()...)
+	b = append(b, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ns)))
 	b = append(b, ns...)
 	b = binary.BigEndian.AppendUint64(b, from)
@@ -56,7 +58,7 @@ func keyInfo(ns string, from, to uint64, fromEpoch, toEpoch uint32, fromPub, toP
 
 // pairKeys derives the two keys between me and a peer: send seals me→peer,
 // recv opens peer→me.
-func pairKeys(ns string, me uint64, mine *KeyPair, peer uint64, peerPub *[KeySize]byte, peerEpoch uint32) (send, recv [KeySize]byte, err error) {
+func pairKeys(ns string, suite Suite, me uint64, mine *KeyPair, peer uint64, peerPub *[KeySize]byte, peerEpoch uint32) (send, recv [KeySize]byte, err error) {
 	shared, err := curve25519.X25519(mine.private[:], peerPub[:])
 	if err != nil {
 		// X25519 refuses low-order points (an all-zero shared secret).
@@ -67,10 +69,10 @@ func pairKeys(ns string, me uint64, mine *KeyPair, peer uint64, peerPub *[KeySiz
 		_, err := io.ReadFull(hkdf.New(sha256.New, shared, nil, info), out[:])
 		return err
 	}
-	if err = derive(&send, keyInfo(ns, me, peer, mine.Epoch, peerEpoch, &mine.Public, peerPub)); err != nil {
+	if err = derive(&send, keyInfo(ns, suite, me, peer, mine.Epoch, peerEpoch, &mine.Public, peerPub)); err != nil {
 		return send, recv, err
 	}
-	err = derive(&recv, keyInfo(ns, peer, me, peerEpoch, mine.Epoch, peerPub, &mine.Public))
+	err = derive(&recv, keyInfo(ns, suite, peer, me, peerEpoch, mine.Epoch, peerPub, &mine.Public))
 	return send, recv, err
 }
 

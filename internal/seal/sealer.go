@@ -36,6 +36,10 @@ type Config struct {
 	// Plaintext turns sealing off: same framing and sequence numbers, no
 	// encryption, no authentication. Never the default.
 	Plaintext bool
+	// NoAES makes this node offer only ChaCha20-Poly1305, even on a CPU
+	// with AES instructions (HardwareAES); by default a pair of nodes that
+	// both have them seals with AES-256-GCM.
+	NoAES bool
 	// OpenOnly makes a Sealer that opens envelopes and never seals: for a
 	// key pair that several nodes hold (a work queue's), whose sealing
 	// counters could not be kept apart.
@@ -48,6 +52,9 @@ type Peer struct {
 	Public [KeySize]byte
 	Epoch  uint32
 	Cert   *Cert // nil without an identity
+	// AES says the node offers AES-256-GCM (its CPU has AES
+	// instructions): a pair seals with it when both nodes offer it.
+	AES bool
 }
 
 // Meta is what Open needs from the envelope's (already decoded) header.
@@ -77,6 +84,7 @@ type Sealer struct {
 
 type peer struct {
 	Peer
+	suite            Suite
 	send, recv       cipher.AEAD
 	sendKey, recvKey [KeySize]byte
 	seq              atomic.Uint64 // last sequence number handed out
@@ -95,7 +103,7 @@ func New(cfg Config) (*Sealer, error) {
 		}
 	}
 	s := &Sealer{ns: cfg.Namespace, me: cfg.Node, keys: keys, trust: cfg.Trust, plaintext: cfg.Plaintext, openOnly: cfg.OpenOnly, peers: map[uint64]*peer{}, retired: map[uint64]uint64{}}
-	s.self = Peer{Node: cfg.Node, Public: keys.Public, Epoch: keys.Epoch}
+	s.self = Peer{Node: cfg.Node, Public: keys.Public, Epoch: keys.Epoch, AES: HardwareAES && !cfg.NoAES}
 	if cfg.Identity != nil {
 		c := cfg.Identity.Certify(cfg.Namespace, cfg.Node, keys.Epoch, keys.Public)
 		s.self.Cert = &c
@@ -138,7 +146,7 @@ func (s *Sealer) AddPeer(p Peer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.peers[p.Node]
-	if old != nil && old.Public == p.Public && old.Epoch == p.Epoch {
+	if old != nil && old.Public == p.Public && old.Epoch == p.Epoch && old.AES == p.AES {
 		return nil
 	}
 	np := &peer{Peer: p}
@@ -154,13 +162,14 @@ func (s *Sealer) AddPeer(p Peer) error {
 	delete(s.retired, p.Node)
 	if !s.plaintext {
 		var err error
-		if np.sendKey, np.recvKey, err = pairKeys(s.ns, s.me, s.keys, p.Node, &p.Public, p.Epoch); err != nil {
+		np.suite = pairSuite(s.self.AES, p.AES)
+		if np.sendKey, np.recvKey, err = pairKeys(s.ns, np.suite, s.me, s.keys, p.Node, &p.Public, p.Epoch); err != nil {
 			return err
 		}
-		if np.send, err = chacha20poly1305.New(np.sendKey[:]); err != nil {
+		if np.send, err = newAEAD(np.suite, np.sendKey[:]); err != nil {
 			return err
 		}
-		if np.recv, err = chacha20poly1305.New(np.recvKey[:]); err != nil {
+		if np.recv, err = newAEAD(np.suite, np.recvKey[:]); err != nil {
 			return err
 		}
 	}
@@ -180,6 +189,17 @@ func (s *Sealer) RemovePeer(node uint64) {
 		s.retired[node] = p.seq.Load()
 		delete(s.peers, node)
 	}
+}
+
+// SuiteOf returns the AEAD that seals to and from node, and whether node
+// is known.
+func (s *Sealer) SuiteOf(node uint64) (Suite, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if p := s.peers[node]; p != nil {
+		return p.suite, true
+	}
+	return 0, false
 }
 
 // HasPeer reports whether node is known.
