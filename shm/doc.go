@@ -16,6 +16,18 @@
 // then parked on a futex) until a context is done; TryPush and TryPop do
 // not wait; PushBatch and PopBatch move many records per operation.
 //
+// # Waiting
+//
+// A waiter spins for an adaptive budget, then parks. The budget of each
+// handle and role follows the waits it has seen, as the Linux guest
+// halt-polling governor does: a wait that parked but would have been
+// caught by a longer spin doubles it (up to SetSpin's limit, DefaultSpin
+// by default); a wait longer than the limit halves it; a spin that finds
+// its thread descheduled stops at once and halves it. So a busy pair of
+// processes spins and answers in microseconds, a handle that waits long
+// parks at once (an idle node costs no CPU), and under CPU contention
+// waiters leave the CPU to the threads they are waiting for.
+//
 //	d, _ := shm.OpenDir(path, &shm.DirOptions{Create: true})
 //	r, _ := shm.CreateRing(d, "inbox", nil)   // shm.OpenRing in other processes
 //	_ = r.Push(ctx, []byte("hello"))

@@ -44,7 +44,8 @@ type Ring struct {
 	me     int
 	my     []uint64
 
-	spin    atomic.Int64 // nanoseconds to spin before parking
+	spin    atomic.Int64 // most nanoseconds to spin before parking
+	poll    [2]atomic.Int64 // producers' and consumers' spin budgets, adapted (ring_wait.go)
 	closed  atomic.Bool
 	scratch sync.Pool
 
@@ -54,7 +55,8 @@ type Ring struct {
 	stallSince time.Time
 }
 
-// DefaultSpin is how long a blocked Push or Pop spins before it parks.
+// DefaultSpin is the longest a blocked Push or Pop spins before it parks;
+// how long it really spins adapts to the waits it has seen (Ring.SetSpin).
 const DefaultSpin = 50 * time.Microsecond
 
 const (
@@ -170,7 +172,7 @@ func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
 	}
 	r.cons, _ = seg.Doorbell(rhConsDoor)
 	r.prod, _ = seg.Doorbell(rhProdDoor)
-	r.spin.Store(int64(DefaultSpin))
+	r.SetSpin(DefaultSpin)
 	scratch := g.recCells * g.CellSize
 	r.scratch.New = func() any { return &popScratch{buf: make([]byte, 0, scratch)} }
 	if r.lease, err = d.acquireLease(); err != nil {
@@ -222,9 +224,15 @@ func (r *Ring) Config() RingConfig { return r.g.RingConfig }
 // MaxRecord returns the largest record the ring accepts.
 func (r *Ring) MaxRecord() int { return r.g.MaxRecord }
 
-// SetSpin sets how long a blocked Push or Pop on this handle spins before
-// it parks; zero parks at once.
-func (r *Ring) SetSpin(d time.Duration) { r.spin.Store(int64(max(d, 0))) }
+// SetSpin sets the longest a blocked Push or Pop on this handle spins
+// before it parks, and starts the adaptive budget there (see the package
+// doc's Waiting); zero parks at once.
+func (r *Ring) SetSpin(d time.Duration) {
+	r.spin.Store(int64(max(d, 0)))
+	for i := range r.poll {
+		r.poll[i].Store(int64(max(d, 0)))
+	}
+}
 
 func (r *Ring) owner(i int) []uint64 { return r.owners[i*ownerWords : (i+1)*ownerWords] }
 func (r *Ring) word(idx int) *uint64 { return &r.cw[idx*r.stride] }
@@ -989,122 +997,6 @@ func (r *Ring) ownerDead(i int) bool {
 		return true
 	}
 	return !r.dir.aliveCached(l, int(min(atomic.LoadUint64(&e[oPid]), 1<<30)), atomic.LoadUint64(&e[oStart]))
-}
-
-// ---- waiting ----
-
-// await runs attempt until it stops returning errAgain: first once, then
-// spinning for the handle's spin time, then parked on the doorbell with a
-// timeout, re-checking after every wake-up. It returns errAgain when ctx is
-// done.
-func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool) (bool, error)) error {
-	if _, err := attempt(false); err != errAgain {
-		return err
-	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	// Before spinning or parking, let the goroutines this one has just
-	// made runnable (the actor a pump delivered to, the caller a reply
-	// completed) run on this P. Parking blocks the thread in the kernel
-	// with the P still attached, and spinning keeps the P busy: either
-	// way they would wait for another thread to be woken, or for sysmon
-	// to take the P back, tens of microseconds.
-	runtime.Gosched()
-	if _, err := attempt(false); err != errAgain {
-		return err
-	}
-	if spin := time.Duration(r.spin.Load()); spin > 0 {
-		start := time.Now()
-		for i := 1; ; i++ {
-			if _, err := attempt(false); err != errAgain {
-				return err
-			}
-			relax()
-			if i%64 == 0 {
-				if time.Since(start) > spin || ctx.Err() != nil {
-					break
-				}
-				if i%1024 == 0 {
-					runtime.Gosched()
-				}
-			}
-		}
-	}
-	door, park := r.prod, &r.my[oParkP]
-	if consumer {
-		door, park = r.cons, &r.my[oParkC]
-	}
-	var stop func() bool
-	defer func() {
-		if stop != nil {
-			stop()
-		}
-	}()
-	for {
-		if r.closed.Load() {
-			return fmt.Errorf("shm: ring %s: %w", r.path(), ErrClosed)
-		}
-		if ctx.Err() != nil {
-			return errAgain
-		}
-		if stop == nil && ctx.Done() != nil {
-			// The callback may run after this call has returned; it
-			// refers to the ring, which keeps the mapping alive.
-			stop = context.AfterFunc(ctx, func() {
-				if r.enter() != nil {
-					return
-				}
-				var err error
-				defer r.seg.guard(&err, faultOn())
-				r.wakeAll()
-			})
-		}
-		var err error
-		// The owner entry counts our parked goroutines, so that a reaper
-		// can take them off the sleeper count if this process dies.
-		atomic.AddUint64(park, 1)
-		door.Wait(func() (bool, time.Duration) {
-			var hurry bool
-			hurry, err = attempt(true)
-			timeout := parkMax
-			if hurry {
-				timeout = parkHurry
-			}
-			if dl, ok := ctx.Deadline(); ok {
-				timeout = min(timeout, time.Until(dl))
-			}
-			return err != errAgain, timeout
-		})
-		atomic.AddUint64(park, ^uint64(0))
-		if err != errAgain {
-			return err
-		}
-	}
-}
-
-// relax pauses a spinning waiter for a few tens of nanoseconds between
-// polls, so that it does not pull the cache line it polls away from the
-// process that is about to write it. (Go has no PAUSE instruction; a short
-// loop on a private variable has the same effect on the line.)
-func relax() {
-	for i := 0; i < relaxSpins; i++ {
-		relaxSink.Add(0)
-	}
-}
-
-// relaxSpins is the length of relax's loop, chosen by measurement
-// (docs/benchmarks.md): shorter lets the consumer steal the line between a
-// producer's claim and commit, longer only adds latency.
-const relaxSpins = 4
-
-var relaxSink atomic.Int32
-
-// wakeAll wakes every parked producer and consumer of the ring, in every
-// process; they re-check and park again if there is nothing for them.
-func (r *Ring) wakeAll() {
-	r.cons.RingAlways(1 << 30)
-	r.prod.RingAlways(1 << 30)
 }
 
 // ---- owners ----
