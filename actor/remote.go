@@ -59,6 +59,9 @@ func (r *remote) post(out *mailbox.Outgoing) error {
 
 // sendErr makes the mailbox's unregistered-type error the actor layer's.
 func sendErr(err error) error {
+	if err == nil {
+		return nil
+	}
 	var ue *wire.UnregisteredTypeError
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%w: %v", ErrUnregistered, err)

@@ -62,6 +62,7 @@ type System struct {
 	stopWatch func()
 	closed    atomic.Bool
 	gate      atomic.Pointer[func()] // open while the pump hands a message on (pumpDispatcher)
+	pids      map[string]*proto.PID  // the pump's cache of local targets (pidOf)
 }
 
 // addressPrefix is the scheme of PIDs of shmactor nodes.
@@ -315,7 +316,7 @@ func (s *System) terminated(watcherID string, who *proto.PID, why proto.Terminat
 // deliver hands a message from another node to its local target, on the
 // inbox pump's goroutine.
 func (s *System) deliver(m *mailbox.Message) {
-	target := proto.NewPID(s.addr, m.Target)
+	target := s.pidOf(m.Target)
 	proc, _ := s.ProcessRegistry.GetLocal(m.Target) // DeadLetter when absent
 	var sender *proto.PID
 	if m.SenderID != "" {
@@ -363,6 +364,24 @@ func (s *System) deliver(m *mailbox.Message) {
 	default:
 		s.warn("shmactor: message of unexpected kind dropped", "kind", m.Kind, "from", fmt.Sprintf("%016x", m.From))
 	}
+}
+
+// maxCachedPIDs bounds the pump's cache of local targets' PIDs.
+const maxCachedPIDs = 4096
+
+// pidOf returns the PID of the local process id, from a cache only the
+// inbox pump uses: one PID per target instead of one per message. (A pump
+// handed off never comes back to it.)
+func (s *System) pidOf(id string) *proto.PID {
+	if p := s.pids[id]; p != nil {
+		return p
+	}
+	if len(s.pids) >= maxCachedPIDs || s.pids == nil {
+		s.pids = make(map[string]*proto.PID, 64)
+	}
+	p := proto.NewPID(s.addr, id)
+	s.pids[id] = p
+	return p
 }
 
 // Undecodable stands for a message that reached this node but could not

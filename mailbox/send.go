@@ -211,17 +211,17 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 	}
 	mb.ctr.queued.Add(1)
 	it := item{policy: policy, alone: m.Alone, res: res}
-	if res == nil {
-		it.out = m
-	}
-	if len(p.items) == 0 && !p.flushing {
-		// Nothing queued and nobody pushing: push it from here, without
-		// waking the writer.
+	if len(p.items) == 0 && !p.flushing && !p.ring.Backlog() {
+		// Nothing queued, nobody pushing, and the receiver has taken
+		// everything: push it from here, without waking the writer.
+		// (With a backlog the writer packs what queues meanwhile into
+		// one frame: one seal, one push and one open for many.)
 		done, err := mb.pushNow(p, env, policy)
 		if done {
 			p.mu.Unlock()
 			return err
 		}
+		it.out = keep(m, res)
 		// The inbox is full: the writer waits for room. What others
 		// queued meanwhile came later, so this goes first.
 		n := len(env)
@@ -234,6 +234,7 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 		it.end = n
 		p.items = slices.Insert(p.items, 0, it)
 	} else {
+		it.out = keep(m, res)
 		p.buf = append(p.buf, env...)
 		it.end = len(p.buf)
 		p.items = append(p.items, it)
@@ -300,6 +301,17 @@ func (mb *Mailboxes) pushNow(p *peer, env []byte, policy Policy) (done bool, err
 		mb.ctr.failed.Add(1)
 	}
 	return true, err
+}
+
+// keep returns a copy of a posted message for Undelivered, nil for a
+// synchronous Send: a message pushed at once is never kept, so the
+// caller's Outgoing need not escape to the heap.
+func keep(m *Outgoing, res *result) *Outgoing {
+	if res != nil {
+		return nil
+	}
+	c := *m
+	return &c
 }
 
 // awaitRoom applies policy to a sender that found the queue full. p.mu is

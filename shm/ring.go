@@ -1144,6 +1144,20 @@ func (r *Ring) Stats() (s RingStats, err error) {
 	return s, nil
 }
 
+// Backlog reports whether the ring holds cells claimed or committed and
+// not yet taken: false once consumers have caught up with producers. It
+// is two atomic loads, for a producer choosing between pushing now and
+// packing more into its next record; a record may be taken or pushed as
+// it returns.
+func (r *Ring) Backlog() (busy bool) {
+	if r.enter() != nil {
+		return false
+	}
+	var err error
+	defer r.seg.guard(&err, faultOn())
+	return atomic.LoadUint64(r.tail()) != atomic.LoadUint64(r.head())
+}
+
 // Len returns the number of records waiting in the ring (approximate while
 // others push and pop).
 func (r *Ring) Len() int {
