@@ -44,7 +44,7 @@ type Ring struct {
 	me     int
 	my     []uint64
 
-	spin    atomic.Int64 // most nanoseconds to spin before parking
+	spin    atomic.Int64    // most nanoseconds to spin before parking
 	poll    [2]atomic.Int64 // producers' and consumers' spin budgets, adapted (ring_wait.go)
 	closed  atomic.Bool
 	scratch sync.Pool

@@ -184,4 +184,3 @@ func (r *Ring) wakeAll() {
 	r.cons.RingAlways(1 << 30)
 	r.prod.RingAlways(1 << 30)
 }
-
