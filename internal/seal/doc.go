@@ -2,12 +2,14 @@
 //
 // Each node makes an X25519 key pair when it starts ([NewKeyPair]). For
 // every peer it derives two keys with X25519 and HKDF-SHA256, one per
-// direction, whose derivation binds the namespace, both node ids, both key
-// epochs and both public keys: the key that seals A→B is not the key for
-// B→A, nor for A→B in another namespace.
+// direction, whose derivation binds the AEAD suite, the namespace, both
+// node ids, both key epochs and both public keys: the key that seals A→B
+// is not the key for B→A, nor for A→B in another namespace.
 //
-// [Sealer.Seal] encrypts an envelope's payload in place with
-// ChaCha20-Poly1305, with the encoded header as associated data: changing
+// The suite is chosen per pair: AES-256-GCM when both nodes offer it
+// ([Peer].AES, from [HardwareAES]), ChaCha20-Poly1305 otherwise.
+// [Sealer.Seal] encrypts an envelope's payload in place with it, with the
+// encoded header as associated data: changing
 // any header bit, moving the envelope to another receiver, target or
 // namespace, or replaying it makes [Sealer.Open] fail. Each sender numbers
 // its envelopes per receiver, and that sequence number, which the header
