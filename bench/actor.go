@@ -302,14 +302,9 @@ func benchActorSend(root string, plain bool, size, n, senders int) (result, erro
 	if _, err := p.expect("ready"); err != nil {
 		return result{}, err
 	}
-	t0 := time.Now()
-	p.send("send")
-	if err := got.wait(); err != nil {
-		return result{}, fmt.Errorf("%w; sender: %s", err, p.err.String())
-	}
-	el := time.Since(t0)
-	if line, err := p.expect("sent"); err != nil || line != "ok" {
-		return result{}, fmt.Errorf("sender: %q %v", line, err)
+	el, err := timeStream(p, got)
+	if err != nil {
+		return result{}, err
 	}
 	if st := sys.Stats(); st.Rejected+st.Undecodable+st.DeadLettered > 0 {
 		return result{}, fmt.Errorf("receiver stats %+v", st)

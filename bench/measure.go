@@ -57,6 +57,33 @@ func (a *arrivals) wait() error {
 	}
 }
 
+// expectOK reads p's output up to the line starting with word and fails
+// unless the rest of it is "ok".
+func expectOK(p *peer, word string) error {
+	line, err := p.expect(word)
+	if err != nil {
+		return err
+	}
+	if line != "ok" {
+		return fmt.Errorf("%s: %s", word, line)
+	}
+	return nil
+}
+
+// timeStream gives p the go-ahead to send ("send") and times it until got
+// has every message; p must then report "sent ok".
+func timeStream(p *peer, got *arrivals) (time.Duration, error) {
+	t0 := time.Now()
+	if err := p.send("send"); err != nil {
+		return 0, err
+	}
+	if err := got.wait(); err != nil {
+		return 0, fmt.Errorf("%w; sender: %s", err, p.err.String())
+	}
+	el := time.Since(t0)
+	return el, expectOK(p, "sent")
+}
+
 // rateResult is a throughput figure: n messages of size bytes in el.
 func rateResult(bench, name string, size, n int, el time.Duration) result {
 	return result{Bench: bench, Name: name, Size: size, N: n, Rate: float64(n) / el.Seconds()}

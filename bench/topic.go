@@ -159,8 +159,8 @@ func benchTopicFanOut(root string, plain bool, subs, n int) (result, result, err
 		calls = append(calls, time.Since(c0))
 	}
 	for _, p := range peers {
-		if line, err := p.expect("done"); err != nil || line != "ok" {
-			return result{}, result{}, fmt.Errorf("subscriber: %q %v", line, err)
+		if err := expectOK(p, "done"); err != nil {
+			return result{}, result{}, fmt.Errorf("subscriber: %w", err)
 		}
 	}
 	el := time.Since(t0)
