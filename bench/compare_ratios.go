@@ -78,7 +78,7 @@ func (c *comparison) ratios() {
 // ratioText prints a ratio with two decimals, or two significant digits
 // below 0.1.
 func ratioText(v float64) string {
-	if v >= 0.1 {
+	if v >= 0.0995 { // what %.2f prints as 0.10 or more
 		return fmt.Sprintf("%.2fx", v)
 	}
 	return fmt.Sprintf("%.2gx", v)

@@ -42,7 +42,7 @@ func benchRemoteRTT(size, n int) (result, error) {
 	sys := quietSystem()
 	defer sys.Shutdown()
 	r := startRemote(sys)
-	defer r.Shutdown(false)
+	defer r.Shutdown(true)
 	p, err := startPeer("remote-node")
 	if err != nil {
 		return result{}, err
@@ -66,7 +66,7 @@ func benchRemoteStream(size, n int) (result, error) {
 	sys := quietSystem()
 	defer sys.Shutdown()
 	r := startRemote(sys)
-	defer r.Shutdown(false)
+	defer r.Shutdown(true)
 	got := newArrivals(n)
 	if _, err := sys.Root.SpawnNamed(countProps(got), "sink"); err != nil {
 		return result{}, err
@@ -94,7 +94,7 @@ func childRemoteNode() error {
 	sys := quietSystem()
 	defer sys.Shutdown()
 	r := startRemote(sys)
-	defer r.Shutdown(false)
+	defer r.Shutdown(true)
 	if _, err := sys.Root.SpawnNamed(echoProps(), "echo"); err != nil {
 		return err
 	}
