@@ -14,8 +14,10 @@ import (
 	"time"
 
 	proto "github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/shmactor/shmactor/actor"
+	"github.com/shmactor/shmactor/shm"
 )
 
 // The actor benchmark: request/reply round trips and one-way sends
@@ -125,8 +127,9 @@ func mode(plain bool) string {
 	return "sealed"
 }
 
-// joinBench joins namespace ns under root.
-func joinBench(root, ns string, plain bool) (*actor.System, error) {
+// joinBench joins namespace ns under root, with the options of the
+// environment (BENCH_SPIN_FOR) and extra.
+func joinBench(root, ns string, plain bool, extra ...actor.Option) (*actor.System, error) {
 	opts := []actor.Option{actor.WithRoot(root)}
 	if d, err := time.ParseDuration(os.Getenv(envSpinFor)); err == nil {
 		opts = append(opts, actor.WithSpin(d))
@@ -134,50 +137,67 @@ func joinBench(root, ns string, plain bool) (*actor.System, error) {
 	if plain {
 		opts = append(opts, actor.WithPlaintext())
 	}
-	return actor.Join(ns, opts...)
+	return actor.Join(ns, append(opts, extra...)...)
 }
 
-// echoProps answers every Blob with itself.
+// inboxFor returns the options a node needs to receive size-byte messages:
+// the default inbox takes records of up to 64 KiB, envelope included, so
+// larger messages get an inbox that takes twice their size.
+func inboxFor(size int) []actor.Option {
+	if size <= 32<<10 {
+		return nil
+	}
+	return []actor.Option{actor.WithInbox(shm.RingConfig{MaxRecord: 2 * size})}
+}
+
+// payloadLen returns the payload size of a benchmark message, or -1 for
+// anything else.
+func payloadLen(m any) int {
+	switch m := m.(type) {
+	case *Blob:
+		return len(m.Data)
+	case *wrapperspb.BytesValue:
+		return len(m.Value)
+	}
+	return -1
+}
+
+// echoProps answers every benchmark message with itself.
 func echoProps() *actor.Props {
 	return actor.PropsFromFunc(func(ctx actor.Context) {
-		if b, ok := ctx.Message().(*Blob); ok {
-			ctx.Respond(b)
+		if payloadLen(ctx.Message()) >= 0 {
+			ctx.Respond(ctx.Message())
 		}
 	})
 }
 
-// countProps counts Blobs and closes done at want.
-func countProps(n *atomic.Int64, want int64, done chan struct{}) *actor.Props {
+// countProps counts benchmark messages in a.
+func countProps(a *arrivals) *actor.Props {
 	return actor.PropsFromFunc(func(ctx actor.Context) {
-		if _, ok := ctx.Message().(*Blob); ok {
-			if n.Add(1) == want {
-				close(done)
-			}
+		if payloadLen(ctx.Message()) >= 0 {
+			a.add()
 		}
 	})
 }
 
-// requestLoop times n requests (after n/10 warm-up ones) of a size-byte
-// Blob to pid.
-func requestLoop(root *proto.RootContext, pid *actor.PID, size, n int) ([]time.Duration, error) {
-	msg := &Blob{Data: bytes.Repeat([]byte{'x'}, size)}
-	samples := make([]time.Duration, 0, n)
-	for i := range n + n/10 {
-		t0 := time.Now()
+// requestLoop times n requests (after n/10 warm-up ones) of msg to pid,
+// each answered with a message of the same size.
+func requestLoop(root *proto.RootContext, pid *actor.PID, msg any, n int) ([]time.Duration, error) {
+	size := payloadLen(msg)
+	return timeLoop(n, func() error {
 		res, err := root.RequestFuture(pid, msg, 10*time.Second).Result()
-		el := time.Since(t0)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if b, ok := res.(*Blob); !ok || len(b.Data) != size {
-			return nil, fmt.Errorf("reply %T, want a %d-byte Blob", res, size)
+		if payloadLen(res) != size {
+			return fmt.Errorf("reply %T, want a %d-byte %T", res, size, msg)
 		}
-		if i >= n/10 {
-			samples = append(samples, el)
-		}
-	}
-	return samples, nil
+		return nil
+	})
 }
+
+// blob returns a size-byte Blob.
+func blob(size int) *Blob { return &Blob{Data: bytes.Repeat([]byte{'x'}, size)} }
 
 // quietSystem is a plain protoactor system that does not log.
 func quietSystem() *proto.ActorSystem {
@@ -190,7 +210,7 @@ func benchProtoRTT(size, n int) (result, error) {
 	sys := quietSystem()
 	defer sys.Shutdown()
 	pid := sys.Root.Spawn(echoProps())
-	samples, err := requestLoop(sys.Root, pid, size, n)
+	samples, err := requestLoop(sys.Root, pid, blob(size), n)
 	if err != nil {
 		return result{}, err
 	}
@@ -202,18 +222,17 @@ func benchProtoRTT(size, n int) (result, error) {
 func benchProtoSend(size, n int) (result, error) {
 	sys := quietSystem()
 	defer sys.Shutdown()
-	var got atomic.Int64
-	done := make(chan struct{})
-	pid := sys.Root.Spawn(countProps(&got, int64(n), done))
-	msg := &Blob{Data: make([]byte, size)}
+	got := newArrivals(n)
+	pid := sys.Root.Spawn(countProps(got))
+	msg := blob(size)
 	t0 := time.Now()
 	for range n {
 		sys.Root.Send(pid, msg)
 	}
-	<-done
-	r := result{Bench: "actor", Name: "protoactor Send 1→1, in-process", Size: size, N: n}
-	r.Rate = float64(n) / time.Since(t0).Seconds()
-	return r, nil
+	if err := got.wait(); err != nil {
+		return result{}, err
+	}
+	return rateResult("actor", "protoactor Send 1→1, in-process", size, n, time.Since(t0)), nil
 }
 
 var nsSeq atomic.Int64
@@ -234,12 +253,12 @@ func startNode(root string, plain bool, env ...string) (*peer, string, error) {
 }
 
 func benchActorRTT(root string, plain bool, size, n int) (result, error) {
-	p, ns, err := startNode(root, plain)
+	p, ns, err := startNode(root, plain, envSize+"="+strconv.Itoa(size))
 	if err != nil {
 		return result{}, err
 	}
 	defer p.kill()
-	sys, err := joinBench(root, ns, plain)
+	sys, err := joinBench(root, ns, plain, inboxFor(size)...)
 	if err != nil {
 		return result{}, err
 	}
@@ -248,7 +267,7 @@ func benchActorRTT(root string, plain bool, size, n int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	samples, err := requestLoop(sys.Root, pid, size, n)
+	samples, err := requestLoop(sys.Root, pid, blob(size), n)
 	if err != nil {
 		return result{}, err
 	}
@@ -265,14 +284,13 @@ func benchActorSend(root string, plain bool, size, n, senders int) (result, erro
 	// This process joins first and spawns the sink; the child joins the
 	// namespace it is given.
 	ns := fmt.Sprintf("bench%d", nsSeq.Add(1))
-	sys, err := joinBench(root, ns, plain)
+	sys, err := joinBench(root, ns, plain, inboxFor(size)...)
 	if err != nil {
 		return result{}, err
 	}
 	defer sys.Close()
-	var got atomic.Int64
-	done := make(chan struct{})
-	if _, err := sys.SpawnNamed(countProps(&got, int64(n), done), "sink"); err != nil {
+	got := newArrivals(n)
+	if _, err := sys.SpawnNamed(countProps(got), "sink"); err != nil {
 		return result{}, err
 	}
 	p, err := startPeer("actor-node", envRoot+"="+root, envNS+"="+ns, envPlain+"="+strconv.FormatBool(plain),
@@ -284,29 +302,21 @@ func benchActorSend(root string, plain bool, size, n, senders int) (result, erro
 	if _, err := p.expect("ready"); err != nil {
 		return result{}, err
 	}
-	t0 := time.Now()
-	p.send("send")
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		return result{}, fmt.Errorf("%d of %d messages arrived; sender stats: %s", got.Load(), n, p.err.String())
-	}
-	el := time.Since(t0)
-	if line, err := p.expect("sent"); err != nil || line != "ok" {
-		return result{}, fmt.Errorf("sender: %q %v", line, err)
+	el, err := timeStream(p, got)
+	if err != nil {
+		return result{}, err
 	}
 	if st := sys.Stats(); st.Rejected+st.Undecodable+st.DeadLettered > 0 {
 		return result{}, fmt.Errorf("receiver stats %+v", st)
 	}
-	r := result{Bench: "actor", Name: fmt.Sprintf("shmactor Send %d→1, 2 processes, %s", senders, mode(plain)), Size: size, N: n}
-	r.Rate = float64(n) / el.Seconds()
+	r := rateResult("actor", fmt.Sprintf("shmactor Send %d→1, 2 processes, %s", senders, mode(plain)), size, n, el)
 	return r, p.wait()
 }
 
 // childActorNode joins a namespace and serves "echo"; on "send" it sends
 // BENCH_N Blobs from BENCH_SENDERS goroutines to "sink" and prints "sent".
 func childActorNode() error {
-	sys, err := joinBench(os.Getenv(envRoot), os.Getenv(envNS), os.Getenv(envPlain) == "true")
+	sys, err := joinBench(os.Getenv(envRoot), os.Getenv(envNS), os.Getenv(envPlain) == "true", inboxFor(envInt(envSize))...)
 	if err != nil {
 		return err
 	}
@@ -339,7 +349,7 @@ func sendAll(sys *actor.System) string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg := &Blob{Data: make([]byte, size)}
+			msg := blob(size)
 			for range n / senders {
 				sys.Root.Send(pid, msg)
 			}

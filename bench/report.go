@@ -15,14 +15,21 @@ import (
 type result struct {
 	Bench   string  `json:"bench"`
 	Name    string  `json:"name"`
+	Peer    string  `json:"peer,omitempty"`
+	Pattern string  `json:"pattern,omitempty"`
 	Size    int     `json:"size"`
 	N       int     `json:"n"`
 	P50     float64 `json:"p50_ns,omitempty"`
 	P99     float64 `json:"p99_ns,omitempty"`
 	P999    float64 `json:"p999_ns,omitempty"`
 	Rate    float64 `json:"msgs_per_sec,omitempty"`
+	MBps    float64 `json:"mb_per_sec,omitempty"`
+	CPU     float64 `json:"cpu_percent,omitempty"`
 	Ratio   float64 `json:"ratio,omitempty"`
 	RatioTo string  `json:"ratio_to,omitempty"`
+	Target  string  `json:"target,omitempty"`
+	Met     *bool   `json:"met,omitempty"`
+	Err     string  `json:"error,omitempty"`
 }
 
 // latency fills the percentiles of r from samples.
@@ -41,7 +48,10 @@ func (r *result) latency(samples []time.Duration) {
 }
 
 type reporter struct {
-	json    bool
+	json bool
+	// wide is the comparison's table: a wider name column, MB/s
+	// (msgs/s × size) instead of the ratio.
+	wide    bool
 	results []result
 }
 
@@ -50,14 +60,22 @@ func (rp *reporter) header(title string) {
 		return
 	}
 	fmt.Printf("%s\n%s\n\n", title, machine())
+	rp.columns()
+}
+
+// columns prints the table's column names.
+func (rp *reporter) columns() {
+	if rp.wide {
+		fmt.Printf("%-56s %7s %10s %10s %10s %10s %10s\n", "benchmark", "size", "p50", "p99", "p999", "msgs/s", "MB/s")
+		return
+	}
 	fmt.Printf("%-44s %7s %10s %10s %10s %12s  %s\n", "benchmark", "size", "p50", "p99", "p999", "msgs/s", "ratio")
 }
 
 func (rp *reporter) add(r result) {
 	rp.results = append(rp.results, r)
 	if rp.json {
-		b, _ := json.Marshal(r)
-		fmt.Println(string(b))
+		rp.emit(r)
 		return
 	}
 	lat := func(ns float64) string {
@@ -66,6 +84,14 @@ func (rp *reporter) add(r result) {
 		}
 		return fmt.Sprintf("%.2fµs", ns/1000)
 	}
+	if rp.wide {
+		mbps := "-"
+		if r.MBps > 0 {
+			mbps = fmt.Sprintf("%.1f", r.MBps)
+		}
+		fmt.Printf("%-56s %7s %10s %10s %10s %10s %10s\n", r.Name, size(r.Size), lat(r.P50), lat(r.P99), lat(r.P999), rate(r.Rate), mbps)
+		return
+	}
 	ratio := ""
 	if r.RatioTo != "" {
 		ratio = fmt.Sprintf("%.2fx %s", r.Ratio, r.RatioTo)
@@ -73,13 +99,18 @@ func (rp *reporter) add(r result) {
 	fmt.Printf("%-44s %7s %10s %10s %10s %12s  %s\n", r.Name, size(r.Size), lat(r.P50), lat(r.P99), lat(r.P999), rate(r.Rate), ratio)
 }
 
+// emit prints r as one JSON object.
+func (rp *reporter) emit(r result) {
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+}
+
 // ratio reports a ratio between two results, on a line of its own.
 func (rp *reporter) ratio(name string, v float64) {
 	r := result{Bench: "ratio", Name: name, Ratio: v}
 	rp.results = append(rp.results, r)
 	if rp.json {
-		b, _ := json.Marshal(r)
-		fmt.Println(string(b))
+		rp.emit(r)
 		return
 	}
 	fmt.Printf("  %s: %.2fx\n", name, v)
@@ -122,6 +153,16 @@ func machine() string {
 		f.Close()
 	}
 	return fmt.Sprintf("%s/%s, %d CPUs (%s), %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpu, runtime.Version())
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, as uptime shows
+// them, or "unknown" where /proc/loadavg is not to be had.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // median runs a throughput measurement runs times and returns the run with

@@ -267,27 +267,22 @@ func benchRingRTT(d *shm.Dir, size int, spin bool, n int) (result, error) {
 	ctx := context.Background()
 	msg := make([]byte, size)
 	buf := make([]byte, 0, size)
-	samples := make([]time.Duration, 0, n)
-	for i := range n + n/10 {
-		t0 := time.Now()
+	samples, err := timeLoop(n, func() error {
 		if err := req.Push(ctx, msg); err != nil {
-			return result{}, err
+			return err
 		}
-		if buf, err = resp.Pop(ctx, buf); err != nil {
-			return result{}, err
-		}
-		if i >= n/10 {
-			samples = append(samples, time.Since(t0))
-		}
+		buf, err = resp.Pop(ctx, buf)
+		return err
+	})
+	if err != nil {
+		return result{}, err
 	}
 	req.Push(ctx, nil) // stop
 	mode := "parked"
 	if spin {
 		mode = "spinning"
 	}
-	r := result{Bench: "ring", Name: "ring RTT, " + mode, Size: size}
-	r.latency(samples)
-	return r, p.wait()
+	return latencyResult("ring", "ring RTT, "+mode, size, samples), p.wait()
 }
 
 func childRingEcho() error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -87,29 +88,23 @@ func benchTopicLocal(root string, subs, n int) (result, error) {
 		return result{}, err
 	}
 	defer sys.Close()
-	var got atomic.Int64
-	done := make(chan struct{})
-	want := int64(n * subs)
+	got := newArrivals(n * subs)
 	for range subs {
-		if _, err := topic.SubscribeFunc(sys, "bench.t", func(string, any) {
-			if got.Add(1) == want {
-				close(done)
-			}
-		}); err != nil {
+		if _, err := topic.SubscribeFunc(sys, "bench.t", func(string, any) { got.add() }); err != nil {
 			return result{}, err
 		}
 	}
-	msg := &Blob{Data: make([]byte, 64)}
+	msg := blob(64)
 	t0 := time.Now()
 	for range n {
 		if err := topic.Publish(sys, "bench.t", msg); err != nil {
 			return result{}, err
 		}
 	}
-	<-done
-	r := result{Bench: "topic", Name: fmt.Sprintf("in-process fan-out 1→%d", subs), Size: 64, N: int(want)}
-	r.Rate = float64(want) / time.Since(t0).Seconds()
-	return r, nil
+	if err := got.wait(); err != nil {
+		return result{}, err
+	}
+	return rateResult("topic", fmt.Sprintf("in-process fan-out 1→%d", subs), 64, n*subs, time.Since(t0)), nil
 }
 
 // startSubs starts the subscriber processes of a namespace: subs
@@ -153,7 +148,7 @@ func benchTopicFanOut(root string, plain bool, subs, n int) (result, result, err
 	if err != nil {
 		return result{}, result{}, err
 	}
-	msg := &Blob{Data: make([]byte, 64)}
+	msg := blob(64)
 	calls := make([]time.Duration, 0, n)
 	t0 := time.Now()
 	for range n {
@@ -164,18 +159,16 @@ func benchTopicFanOut(root string, plain bool, subs, n int) (result, result, err
 		calls = append(calls, time.Since(c0))
 	}
 	for _, p := range peers {
-		if line, err := p.expect("done"); err != nil || line != "ok" {
-			return result{}, result{}, fmt.Errorf("subscriber: %q %v", line, err)
+		if err := expectOK(p, "done"); err != nil {
+			return result{}, result{}, fmt.Errorf("subscriber: %w", err)
 		}
 	}
 	el := time.Since(t0)
 	if st, _ := topic.StatsOf(sys); st.Dropped+st.Undelivered > 0 {
 		return result{}, result{}, fmt.Errorf("publisher stats %+v", st)
 	}
-	r := result{Bench: "topic", Name: fmt.Sprintf("fan-out 1→%d, %d procs, %s", subs, min(subs, subProcs), mode(plain)), Size: 64, N: n * subs}
-	r.Rate = float64(n*subs) / el.Seconds()
-	c := result{Bench: "topic", Name: fmt.Sprintf("  Publish call, 1→%d, %s", subs, mode(plain)), Size: 64}
-	c.latency(calls)
+	r := rateResult("topic", fmt.Sprintf("fan-out 1→%d, %d procs, %s", subs, min(subs, subProcs), mode(plain)), 64, n*subs, el)
+	c := latencyResult("topic", fmt.Sprintf("  Publish call, 1→%d, %s", subs, mode(plain)), 64, calls)
 	c.Rate = float64(n) / el.Seconds() // publications per second, end to end
 	return r, c, nil
 }
@@ -202,25 +195,27 @@ func benchTopicRTT(root string, plain bool, n int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	msg := &Blob{Data: make([]byte, 64)}
-	samples := make([]time.Duration, 0, n)
-	for i := range n + n/10 {
-		t0 := time.Now()
+	msg := blob(64)
+	samples, err := timeLoop(n, func() error {
 		if err := topic.Publish(sys, "bench.ping", msg); err != nil {
-			return result{}, err
+			return err
 		}
-		select {
-		case <-pong:
-		case <-time.After(10 * time.Second):
-			return result{}, fmt.Errorf("no pong %d", i)
-		}
-		if i >= n/10 {
-			samples = append(samples, time.Since(t0))
-		}
+		return awaitPong(pong)
+	})
+	if err != nil {
+		return result{}, err
 	}
-	r := result{Bench: "topic", Name: "publish→subscriber→publish back RTT, " + mode(plain), Size: 64}
-	r.latency(samples)
-	return r, nil
+	return latencyResult("topic", "publish→subscriber→publish back RTT, "+mode(plain), 64, samples), nil
+}
+
+// awaitPong waits for the answer of a round trip made of publications.
+func awaitPong(pong <-chan struct{}) error {
+	select {
+	case <-pong:
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("no answer in 10s")
+	}
 }
 
 // childTopicSub subscribes BENCH_SUBS functions to "bench.t" and prints
