@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,14 +91,30 @@ func TestAllowedImports(t *testing.T) {
 		"golang.org/x/crypto/",
 		"github.com/vmihailenco/msgpack/v5",
 	}
+	// The benchmark is a module of its own (bench/go.mod): the peers it
+	// measures against stay out of the library's go.mod.
+	benchOnly := []string{
+		"github.com/nats-io/",
+		"google.golang.org/grpc",
+		"google.golang.org/protobuf/",
+		"gonum.org/v1/plot",
+	}
 	root := moduleRoot(t)
 	for _, f := range goFiles(t, root) {
+		inBench := strings.HasPrefix(f, "bench/")
 		for _, im := range imports(t, filepath.Join(root, f)) {
 			if !strings.Contains(strings.Split(im, "/")[0], ".") {
 				continue // standard library
 			}
+			if !inBench && strings.HasPrefix(im, "github.com/shmactor/shmactor/bench") {
+				t.Errorf("%s imports the benchmark module %s", f, im)
+			}
 			ok := false
-			for _, a := range allowed {
+			list := allowed
+			if inBench {
+				list = append(slices.Clone(allowed), benchOnly...)
+			}
+			for _, a := range list {
 				if strings.HasPrefix(im, a) || im == strings.TrimSuffix(a, "/") {
 					ok = true
 				}
@@ -183,4 +200,17 @@ func exportedRecv(fl *ast.FieldList) bool {
 	}
 	id, ok := x.(*ast.Ident)
 	return ok && id.IsExported()
+}
+
+// The library's go.mod requires none of the benchmark's peers.
+func TestLibraryModuleHasNoBenchPeers(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, peer := range []string{"nats-io", "gonum.org", "google.golang.org/grpc", "protoactor-go/remote"} {
+		if strings.Contains(string(b), peer) {
+			t.Errorf("go.mod mentions %s, a benchmark-only dependency", peer)
+		}
+	}
 }
