@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,7 +76,21 @@ type comparison struct {
 
 	rtt, stream, fan int           // round trips, one-way messages (64 B), publications
 	idle             time.Duration // how long the idle System is watched
+
+	// Each row is measured by a process of its own (rowEnv), so that no
+	// row runs beside what an earlier one left in the process: gRPC and
+	// NATS client goroutines, a collected heap, a grown runtime. next
+	// counts the rows; row is the one this process measures (-1: this
+	// is the process that runs them all).
+	next, row int
 }
+
+// rowEnv, set to a row's number, makes a compare process measure that
+// row only and print its result as one JSON line.
+const rowEnv = "SHMACTOR_BENCH_COMPARE_ROW"
+
+// rowPrefix starts the line a row process prints its result on.
+const rowPrefix = "row "
 
 func runCompare(args []string) error {
 	var busy bool
@@ -104,9 +122,21 @@ func runCompare(args []string) error {
 		cf: cf, rp: &reporter{json: cf.json, wide: true},
 		root: d.Path(), sockDir: sockDir, rows: map[rowKey]result{},
 		rtt: 20_000, stream: 1_000_000, fan: 200_000, idle: 2 * time.Second,
+		row: -1,
 	}
 	if cf.quick {
 		c.rtt, c.stream, c.fan, c.idle = 2_000, 100_000, 20_000, time.Second
+	}
+	if v := os.Getenv(rowEnv); v != "" {
+		// A row process: measure one row, print it, and leave.
+		if c.row, err = strconv.Atoi(v); err != nil {
+			return fmt.Errorf("compare: %s=%q: %w", rowEnv, v, err)
+		}
+		c.rp.json = true
+		c.requestReply(d)
+		c.oneWay()
+		c.topics()
+		return fmt.Errorf("compare: no row %d", c.row)
 	}
 
 	if !cf.json {
@@ -200,13 +230,30 @@ func shmPeer(plain bool) string {
 // measure runs one row (the median of -runs runs for throughput) and
 // records it. A failed row is reported and the comparison goes on.
 func (c *comparison) measure(peer, pattern string, sz int, throughput bool, run func() (result, error)) {
-	var r result
-	var err error
-	if throughput {
-		r, err = median(c.cf.runs, run)
-	} else {
-		r, err = run()
+	row := c.next
+	c.next++
+	if c.row >= 0 {
+		if row != c.row {
+			return
+		}
+		var r result
+		var err error
+		if throughput {
+			r, err = median(c.cf.runs, run)
+		} else {
+			r, err = run()
+		}
+		if err != nil {
+			r.Err = strings.Join(strings.Fields(err.Error()), " ")
+			if r.Err == "" {
+				r.Err = "failed"
+			}
+		}
+		b, _ := json.Marshal(r)
+		fmt.Println(rowPrefix + string(b))
+		os.Exit(0)
 	}
+	r, err := c.runRow(row)
 	name := rowName(peer, pattern)
 	if err != nil {
 		msg := strings.Join(strings.Fields(err.Error()), " ")
@@ -223,6 +270,32 @@ func (c *comparison) measure(peer, pattern string, sz int, throughput bool, run 
 	r.MBps = r.Rate * float64(sz) / 1e6
 	c.rows[rowKey{peer, pattern, sz}] = r
 	c.rp.add(r)
+}
+
+// runRow measures row number row in a process of its own.
+func (c *comparison) runRow(row int) (result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", rowEnv, row))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if js, ok := strings.CutPrefix(line, rowPrefix); ok {
+			var r result
+			if err := json.Unmarshal([]byte(js), &r); err != nil {
+				return result{}, fmt.Errorf("row %d: %w", row, err)
+			}
+			if r.Err != "" {
+				return result{}, errors.New(r.Err)
+			}
+			return r, nil
+		}
+	}
+	return result{}, fmt.Errorf("row %d printed no result (%v): %s", row, err, strings.TrimSpace(stderr.String()))
 }
 
 func (c *comparison) requestReply(d *shm.Dir) {

@@ -22,12 +22,19 @@
 // request/reply and one-way streams at 64 B, 4 KiB and 64 KiB, the topic
 // round trip and fan-out to four processes, and an idle System's CPU use;
 // then prints each shmactor figure's ratio to every comparable one and
-// checks the project's targets. Its flags:
+// checks the project's targets. Each row is measured by a fresh process
+// of its own (with its own child), so that no row runs beside what an
+// earlier one left behind. Its flags:
 //
 //	-busy      run one spinning process per CPU for the whole run
 //	-svg path  write a chart of the 64 B round trips and the one-way
 //	           streams (default docs/compare.svg; none with -quick
 //	           unless given; "" for none)
+//
+// With SHMACTOR_BENCH_CPUPROFILE=dir, every process of a run writes a CPU
+// profile to dir/<role>-<pid>.prof; with SHMACTOR_BENCH_COMPARE_ROW=n,
+// compare measures row n only and prints it as JSON (rows are numbered
+// from 0 in table order).
 //
 // The benchmark is a module of its own, so that its peers' dependencies
 // stay out of the library's go.mod; the go.work at the repository root

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 )
@@ -17,14 +19,44 @@ var subcommands = map[string]func(args []string) error{
 
 var childRoles = map[string]func() error{}
 
+// profileEnv, when set to a directory, makes every process of a run (the
+// parent and each child) write a CPU profile there: <role>-<pid>.prof.
+const profileEnv = "SHMACTOR_BENCH_CPUPROFILE"
+
+// profile starts a CPU profile when profileEnv asks for one and returns
+// the function that ends it.
+func profile(role string) func() {
+	dir := os.Getenv(profileEnv)
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", role, os.Getpid())))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: profile:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 func main() {
 	if role := os.Getenv(childEnv); role != "" {
+		stop := profile(role)
 		fn, ok := childRoles[role]
 		if !ok {
 			fmt.Fprintf(os.Stderr, "bench: unknown child role %q\n", role)
 			os.Exit(2)
 		}
-		if err := fn(); err != nil {
+		err := fn()
+		stop()
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench child %s: %v\n", role, err)
 			os.Exit(1)
 		}
@@ -34,7 +66,10 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	if err := subcommands[os.Args[1]](os.Args[2:]); err != nil {
+	stop := profile(os.Args[1])
+	err := subcommands[os.Args[1]](os.Args[2:])
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
