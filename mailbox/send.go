@@ -498,9 +498,7 @@ func (mb *Mailboxes) frame(p *peer, body []byte, policy Policy) error {
 		oh.Flags = wire.FlagSealed
 	}
 	b := wire.AppendHeader(p.frame[:0], &oh)
-	hl := len(b)
-	b = append(b, body...)
-	b, err = s.Seal(b, hl, p.node, seq)
+	b, err = s.SealAppend(b, body, p.node, seq)
 	p.frame = b
 	if err != nil {
 		return err

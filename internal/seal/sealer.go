@@ -245,7 +245,7 @@ func (s *Sealer) Next(to uint64) (seq uint64, epoch uint32, err error) {
 // Seal seals an envelope in place. frame holds the encoded header
 // (frame[:hdrLen]) then the payload; seq is the sequence number from Next
 // that the header carries. Seal encrypts the payload under the
-// sender→receiver key with ChaCha20-Poly1305, the nonce being seq, and
+// sender→receiver key with the pair's AEAD, the nonce being seq, and
 // appends the tag, reusing frame's storage when its capacity allows. The
 // header, unencrypted, is authenticated as associated data. Envelopes to
 // one node must be sealed in sequence order: Seal refuses a seq that is
@@ -253,6 +253,25 @@ func (s *Sealer) Next(to uint64) (seq uint64, epoch uint32, err error) {
 // never repeats under a key. In plaintext mode frame is returned as it
 // is.
 func (s *Sealer) Seal(frame []byte, hdrLen int, to, seq uint64) ([]byte, error) {
+	if hdrLen < 0 || hdrLen > len(frame) {
+		return nil, fmt.Errorf("seal: header of %d bytes in a %d-byte frame", hdrLen, len(frame))
+	}
+	return s.seal(frame[:hdrLen], frame[hdrLen:], true, to, seq)
+}
+
+// SealAppend is Seal for a payload that lies elsewhere: it appends the
+// payload, sealed, to hdr (the encoded header) and returns the frame,
+// reusing hdr's storage when its capacity allows. Sealing reads the
+// payload and writes the ciphertext in one pass, where copying the
+// payload behind the header and sealing it in place takes two. payload
+// must not overlap hdr's spare capacity.
+func (s *Sealer) SealAppend(hdr, payload []byte, to, seq uint64) ([]byte, error) {
+	return s.seal(hdr, payload, false, to, seq)
+}
+
+// seal seals payload behind hdr; inPlace says payload follows hdr in
+// one slice.
+func (s *Sealer) seal(hdr, payload []byte, inPlace bool, to, seq uint64) ([]byte, error) {
 	if s.openOnly {
 		return nil, ErrOpenOnly
 	}
@@ -260,14 +279,14 @@ func (s *Sealer) Seal(frame []byte, hdrLen int, to, seq uint64) ([]byte, error) 
 		if s.closed.Load() {
 			return nil, ErrClosed
 		}
-		return frame, nil
+		if inPlace {
+			return hdr[:len(hdr)+len(payload)], nil
+		}
+		return append(hdr, payload...), nil
 	}
 	p, err := s.peer(to)
 	if err != nil {
 		return nil, err
-	}
-	if hdrLen < 0 || hdrLen > len(frame) {
-		return nil, fmt.Errorf("seal: header of %d bytes in a %d-byte frame", hdrLen, len(frame))
 	}
 	for {
 		last := p.sealed.Load()
@@ -278,14 +297,19 @@ func (s *Sealer) Seal(frame []byte, hdrLen int, to, seq uint64) ([]byte, error) 
 			break
 		}
 	}
-	n := len(frame) + TagSize
-	frame = slices.Grow(frame, TagSize) // a no-op when the caller left room
 	nonce := nonces.Get().(*[chacha20poly1305.NonceSize]byte)
 	defer nonces.Put(nonce)
 	binary.BigEndian.PutUint64(nonce[4:], seq)
-	body := frame[hdrLen:]
-	p.send.Seal(body[:0], nonce[:], body, frame[:hdrLen])
-	return frame[:n], nil
+	hl := len(hdr)
+	if inPlace {
+		frame := slices.Grow(hdr[:hl+len(payload)], TagSize) // a no-op when the caller left room
+		body := frame[hl:]
+		p.send.Seal(body[:0], nonce[:], body, frame[:hl])
+		return frame[:hl+len(payload)+TagSize], nil
+	}
+	frame := slices.Grow(hdr, len(payload)+TagSize)
+	p.send.Seal(frame[hl:hl], nonce[:], payload, frame[:hl]) // output right behind the header, apart from it
+	return frame[:hl+len(payload)+TagSize], nil
 }
 
 // Open verifies and decrypts a sealed envelope in place and returns its
