@@ -209,7 +209,7 @@ func (c *comparison) section(title, how string) {
 	c.rp.columns()
 }
 
-// medianOf says how the throughput rows were taken.
+// medianOf says how the rows were taken.
 func (c *comparison) medianOf() string {
 	if c.cf.runs == 1 {
 		return "one run"
@@ -245,7 +245,7 @@ func (c *comparison) measure(peer, pattern string, sz int, throughput bool, run 
 		if throughput {
 			r, err = median(c.cf.runs, run)
 		} else {
-			r, err = run()
+			r, err = medianLatency(c.cf.runs, run)
 		}
 		if err != nil {
 			r.Err = strings.Join(strings.Fields(err.Error()), " ")
@@ -305,7 +305,7 @@ func (c *comparison) runRow(row int) (result, error) {
 
 func (c *comparison) requestReply(d *shm.Dir) {
 	c.section("request/reply, one request in flight",
-		fmt.Sprintf("p50/p99/p999 of %d round trips after %d to warm up (%d for 64 KiB); msgs/s = round trips/s; MB/s = msgs/s × size", c.rtt, c.rtt/10, c.rttN(64<<10)))
+		fmt.Sprintf("p50/p99/p999 of %d round trips after %d to warm up (%d for 64 KiB), %s (by p50); msgs/s = round trips/s; MB/s = msgs/s × size", c.rtt, c.rtt/10, c.rttN(64<<10), c.medianOf()))
 	for _, spin := range []bool{true, false} {
 		peer := peerPark
 		if spin {

@@ -11,7 +11,8 @@
 // run, and prints p50/p99/p999 latencies, msgs/s and the ratio of each
 // figure to its bare limit. With -json it prints one JSON object per result
 // instead of a table; -quick is a smoke run with small counts; -runs N
-// reports the median of N runs of each throughput figure (default 3).
+// reports the median of N runs of each throughput figure (default 3; in
+// compare, of the latency rows too, by p50).
 //
 // compare sets shmactor (sealed and plaintext) beside the other ways a Go
 // program has for traffic between processes of one machine, each in the

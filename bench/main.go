@@ -96,7 +96,7 @@ func parseFlags(name string, args []string, extra func(*flag.FlagSet)) (commonFl
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.BoolVar(&c.json, "json", false, "print one JSON object per result")
 	fs.BoolVar(&c.quick, "quick", false, "fewer iterations (a smoke run, not a measurement)")
-	fs.IntVar(&c.runs, "runs", 3, "repeat each throughput measurement this many times and report the median")
+	fs.IntVar(&c.runs, "runs", 3, "repeat each measurement this many times and report the median run (compare: latency rows too, by p50)")
 	if extra != nil {
 		extra(fs)
 	}

@@ -179,3 +179,18 @@ func median(runs int, measure func() (result, error)) (result, error) {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Rate < rs[j].Rate })
 	return rs[len(rs)/2], nil
 }
+
+// medianLatency runs a latency measurement runs times and returns the run
+// with the median p50.
+func medianLatency(runs int, measure func() (result, error)) (result, error) {
+	var rs []result
+	for range runs {
+		r, err := measure()
+		if err != nil {
+			return r, err
+		}
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].P50 < rs[j].P50 })
+	return rs[len(rs)/2], nil
+}
