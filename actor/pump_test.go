@@ -18,7 +18,8 @@ func init() {
 	helpers["pump-node"] = helperPumpNode
 }
 
-// helperPumpNode serves "slow" (answers each Ping after 1 s), "echo", and
+// helperPumpNode serves "slow" (answers each Ping, after 1 s for one
+// noted "sleep"), "echo", and
 // "relay" (answers each Ping with what it asked "echo" in ACT_NAME's
 // process: a handler blocked on a reply that comes through its own
 // inbox). On "stats" it prints its hand-off count.
@@ -30,7 +31,9 @@ func helperPumpNode() error {
 	defer s.Close()
 	slow := PropsFromFunc(func(ctx Context) {
 		if p, ok := ctx.Message().(*Ping); ok {
-			time.Sleep(time.Second)
+			if p.Note == "sleep" {
+				time.Sleep(time.Second)
+			}
 			ctx.Respond(&Pong{N: p.N, From: "slow"})
 		}
 	})
@@ -81,9 +84,15 @@ func TestSlowHandlerDoesNotStallInbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A first request that "slow" answers at once: after it, "slow" is an
+	// idle actor, which the pump runs itself when the next one comes.
+	if _, err := s.Root.RequestFuture(slow, &Ping{N: -1}, 10*time.Second).Result(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
 	var slowFutures []*Future
 	for i := range 3 {
-		slowFutures = append(slowFutures, s.Root.RequestFuture(slow, &Ping{N: i}, 10*time.Second))
+		slowFutures = append(slowFutures, s.Root.RequestFuture(slow, &Ping{N: i, Note: "sleep"}, 10*time.Second))
 	}
 	time.Sleep(50 * time.Millisecond) // "slow" is in its first handler
 	t0 := time.Now()
