@@ -280,18 +280,29 @@ func (s *System) onEvent(ev registry.Event) {
 	}
 }
 
-// nodeGone ends everything that waited on a node that left or died: its
-// watchers get Terminated (reason: node gone), requests to it fail with
-// ErrDeadLetter, and sends to it fail at once.
+// nodeGone ends everything that waited on a node that left or died.
+// Sends to it fail at once. What it committed to this node's inbox before
+// it went is still delivered: its key, its watchers and the requests
+// waiting on it are retired only once the inbox has been drained past the
+// point where it left (mailbox.AfterDrained); then its watchers get
+// Terminated (reason: node gone) and requests to it fail with
+// ErrDeadLetter.
 func (s *System) nodeGone(node uint64) {
 	s.rmu.Lock()
-	if r := s.remotes[node]; r != nil {
+	r := s.remotes[node]
+	if r != nil {
 		r.gone.Store(true)
+		delete(s.remotes, node)
 	}
 	s.rmu.Unlock()
 	s.mb.Gone(node)
-	s.sealer.RemovePeer(node)
 	s.syncs.answered(0, node)
+	s.mb.AfterDrained(func() { s.retire(node) })
+}
+
+// retire forgets a node that left once its last frames are delivered.
+func (s *System) retire(node uint64) {
+	s.sealer.RemovePeer(node)
 	watches, futures := s.links.drop(node)
 	who := s.NodeAddress(node)
 	for _, w := range watches {
@@ -395,20 +406,23 @@ type Undecodable struct {
 // ---- names ----
 
 // SpawnNamed spawns an actor under a name that any process of the
-// namespace can Lookup. The name is claimed in the registry first: if
-// another node holds it, SpawnNamed fails with an error wrapping
+// namespace can Lookup. The actor is spawned first and its name claimed
+// in the registry second, so from the moment any process can see the
+// name, Send, Request and Watch to it work. If another node holds the
+// name, the actor is stopped and SpawnNamed fails with an error wrapping
 // registry.ErrNameTaken that names the holder. The name is released when
 // the actor stops or the system closes.
 func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := s.reg.Register(name, name); err != nil {
-		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)
-	}
 	pid, err := s.Root.SpawnNamed(s.onPump(props), name)
 	if err != nil {
-		s.reg.Unregister(name)
+		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)
+	}
+	if err := s.reg.Register(name, name); err != nil {
+		// Wait for it to stop, so that the name is free again here.
+		s.Root.StopFuture(pid).Wait()
 		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)
 	}
 	s.Root.Send(s.registrar, &keepName{pid: pid, name: name})

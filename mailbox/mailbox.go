@@ -228,6 +228,22 @@ func (mb *Mailboxes) Start() {
 // so a slow fn holds up no other message.
 func (mb *Mailboxes) RunOnPump(fn func()) { mb.in.runOnPump(fn) }
 
+// AfterDrained calls fn once every frame claimed in this node's inbox
+// before the call has been handed to the Handler: at once when there is
+// none (or the pump has not started), else on the pump's goroutine, or
+// after at most 5 s if a frame claimed by a killed process is set aside
+// instead. A node keeps what it needs to open and deliver a departed
+// peer's frames (its key, its watches) until then, so that everything the
+// peer committed before it left is delivered.
+func (mb *Mailboxes) AfterDrained(fn func()) {
+	_, tail, err := mb.inbox.Positions()
+	if err != nil || mb.closed.Load() {
+		fn()
+		return
+	}
+	mb.in.retire.after(tail, fn)
+}
+
 // InboxName returns the name of this node's inbox segment.
 func (mb *Mailboxes) InboxName() string { return mb.name }
 

@@ -36,9 +36,12 @@ type Consumer struct {
 	log     *logx.Throttled
 
 	// Owned by the goroutine that owns the pump (one at a time).
-	msg  *Message // reused for each delivery; a new one after a hand-off
-	work work
-	seq  uint64 // handler calls made
+	msg   *Message // reused for each delivery; a new one after a hand-off
+	work  work
+	seq   uint64 // handler calls made
+	taken uint64 // the ring's head after the last take
+
+	retire retirements
 
 	// state is seq<<2 | inHandler | handedOff: what the watchdog sees.
 	state    atomic.Uint64
@@ -92,6 +95,10 @@ func (c *Consumer) start() {
 	if !c.started.CompareAndSwap(false, true) {
 		return
 	}
+	if head, _, err := c.ring.Positions(); err == nil {
+		c.taken = head
+		c.retire.drained(head)
+	}
 	c.pumps.Add(1)
 	go c.pump()
 	if c.budget > 0 {
@@ -128,6 +135,7 @@ func (c *Consumer) pump() {
 		if !c.drain() {
 			return // handed off: the new pump goes on, and counts as this one
 		}
+		c.retire.drained(c.taken)
 		w := &c.work
 		w.next, w.off, w.body = 0, 0, nil
 		if w.detach {
@@ -135,6 +143,9 @@ func (c *Consumer) pump() {
 		}
 		var err error
 		w.buf, w.lens, err = c.ring.PopBatchAppend(c.ctx, c.batch, w.buf[:0], w.lens[:0])
+		if head, _, perr := c.ring.Positions(); perr == nil {
+			c.taken = head // everything before it is in w, or was skipped
+		}
 		switch {
 		case err == nil:
 		case c.ctx.Err() != nil, errors.Is(err, shm.ErrClosed):

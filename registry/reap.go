@@ -196,6 +196,11 @@ func (r *Registry) apply(file string) (evs []Event) {
 			if had {
 				delete(r.nodes, id)
 				evs = append(evs, Event{Kind: NodeLeft, Node: *old})
+			} else if id != r.id && r.unseen.add(id) {
+				// It joined and left between two looks: it may have
+				// talked to this node all the same, which must let go
+				// of what it holds for it.
+				evs = append(evs, Event{Kind: NodeLeft, Node: Node{ID: id}})
 			}
 		default:
 			r.log.Warn("registry: unreadable node record", "file", file, "err", err)

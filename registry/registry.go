@@ -42,8 +42,12 @@ type Options struct {
 
 // Event is a change in the namespace, as seen by a watcher.
 type Event struct {
-	Kind  EventKind
-	Node  Node  // NodeJoined, NodeLeft: the node; otherwise zero
+	Kind EventKind
+	// Node is the node that joined or left (NodeJoined, NodeLeft);
+	// otherwise zero. A node that joined and left between two looks of
+	// the watcher is reported too, with NodeLeft only and only its ID:
+	// it may have talked to this node meanwhile.
+	Node  Node
 	Entry Entry // NameAdded, NameRemoved: the name
 }
 
@@ -96,6 +100,7 @@ type Registry struct {
 	refreshMu sync.Mutex
 	mu        sync.RWMutex
 	nodes     map[uint64]*Node
+	unseen    idSet // nodes that joined and left between two looks, reported gone
 	excl      map[string]Entry
 	shared    map[string]map[uint64]Entry
 	seen      uint64 // changelog generation the view reflects
@@ -564,4 +569,23 @@ func (r *Registry) alive(id uint64) bool {
 	}
 	ok, err := r.dir.Alive(id, pid, start)
 	return ok || err != nil
+}
+
+// idSet remembers node ids, up to maxUnseen of them (then it starts
+// again: node ids are never reused, so forgetting one costs at most a
+// repeated event).
+type idSet struct{ m map[uint64]struct{} }
+
+const maxUnseen = 4096
+
+// add reports whether id is new to the set, and adds it.
+func (s *idSet) add(id uint64) bool {
+	if _, ok := s.m[id]; ok {
+		return false
+	}
+	if s.m == nil || len(s.m) >= maxUnseen {
+		s.m = map[uint64]struct{}{}
+	}
+	s.m[id] = struct{}{}
+	return true
 }

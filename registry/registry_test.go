@@ -362,3 +362,31 @@ func TestGarbageRecords(t *testing.T) {
 	b := join(t, root, "ns") // a second node joins through all of it
 	eventually(t, time.Second, "b sees a", func() bool { _, err := b.Node(a.ID()); return err == nil })
 }
+
+// A node that joined and left between two looks of a watcher is still
+// reported gone, once, by its ID: the watcher may have talked to it and
+// must let go of what it holds for it.
+func TestNodeLeftBetweenLooks(t *testing.T) {
+	root := testRoot(t)
+	a := join(t, root, "ns")
+	var mu sync.Mutex
+	var left []uint64
+	stop := a.Watch(func(ev Event) {
+		if ev.Kind == NodeLeft {
+			mu.Lock()
+			left = append(left, ev.Node.ID)
+			mu.Unlock()
+		}
+	})
+	defer stop()
+	const gone = 0x1234abcd // never joined as far as a's view knows
+	// The changelog names the node's file twice (its join and its
+	// leave); both looks find it missing.
+	a.refresh(nodeFile(gone))
+	a.refresh(nodeFile(gone))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(left) != 1 || left[0] != gone {
+		t.Fatalf("NodeLeft events for %x, want one for %x", left, uint64(gone))
+	}
+}

@@ -90,9 +90,18 @@ func (d *Dir) Close() error {
 	}
 	d.closed = true
 	var err error
-	if d.lease != nil && d.leaseRefs == 0 {
+	switch {
+	case d.lease != nil && d.leaseRefs == 0:
 		err = d.lease.release()
 		d.lease = nil
+	case d.lease != nil:
+		// Ring handles still use the lease: it stays locked until the
+		// last is gone, but its file is removed now, while the directory
+		// is open to remove it from; others then tell this process's
+		// life by its pid and start time (see Alive).
+		if e := d.sys.remove(LeaseName(d.lease.id)); e == nil {
+			d.lease.unlinked = true
+		}
 	}
 	d.mu.Unlock()
 	if e := d.sys.close(); err == nil {

@@ -27,6 +27,9 @@ type Lease struct {
 	f     *fileSys
 	pid   int
 	start uint64
+	// unlinked: the file was removed when the Dir closed, before the
+	// last ring handle let go of the lease.
+	unlinked bool
 }
 
 // ID returns the lease's identifier, unique within the directory.
@@ -136,7 +139,10 @@ func (d *Dir) newLease() (*Lease, error) {
 
 // release unlocks and removes the lease file.
 func (l *Lease) release() error {
-	err := l.dir.sys.remove(LeaseName(l.id))
+	var err error
+	if !l.unlinked {
+		err = l.dir.sys.remove(LeaseName(l.id))
+	}
 	l.f.unlock()
 	if e := l.f.close(); err == nil {
 		err = e

@@ -1158,6 +1158,18 @@ func (r *Ring) Backlog() (busy bool) {
 	return atomic.LoadUint64(r.tail()) != atomic.LoadUint64(r.head())
 }
 
+// Positions returns the ring's head and tail: how many cells consumers
+// have taken, and producers have claimed, since the ring was made. Both
+// only grow. A record claimed before tail was read has been taken (or
+// skipped as lost) once head has reached that tail.
+func (r *Ring) Positions() (head, tail uint64, err error) {
+	if err := r.enter(); err != nil {
+		return 0, 0, err
+	}
+	defer r.seg.guard(&err, faultOn())
+	return atomic.LoadUint64(r.head()), atomic.LoadUint64(r.tail()), nil
+}
+
 // Len returns the number of records waiting in the ring (approximate while
 // others push and pop).
 func (r *Ring) Len() int {
