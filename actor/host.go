@@ -155,6 +155,9 @@ func (s *System) newHost() *link.Host {
 		Post: func(node uint64, out *mailbox.Outgoing) error {
 			return sendErr(s.mb.Post(node, out))
 		},
+		PostEach: func(nodes []uint64, out *mailbox.Outgoing, failed func(uint64, error)) error {
+			return sendErr(s.mb.PostEach(nodes, out, func(node uint64, err error) { failed(node, sendErr(err)) }))
+		},
 		PostQueue: func(name string, out *mailbox.Outgoing) error {
 			q, err := s.queue(name)
 			if err != nil {

@@ -179,15 +179,9 @@ func (mb *Mailboxes) SendPolicy(node uint64, m *Outgoing, policy Policy) error {
 // enqueue encodes m and appends it to node's queue; with res it waits for
 // the outcome.
 func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *result) error {
-	if mb.closed.Load() {
-		return ErrClosed
-	}
-	p, err := mb.peer(node)
+	p, err := mb.target(node)
 	if err != nil {
 		return err
-	}
-	if !mb.cfg.Sealer.HasPeer(node) && (mb.cfg.Meet == nil || !mb.cfg.Meet(node)) {
-		return fmt.Errorf("mailbox: send to node %016x: %w", node, seal.ErrUnknownPeer)
 	}
 	e := mb.pool.Get().(*encoder)
 	defer mb.pool.Put(e)
@@ -195,6 +189,57 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 	if err != nil {
 		return err
 	}
+	return mb.put(p, env, m, policy, res)
+}
+
+// PostEach posts m to each of nodes with the default policy, as Post
+// does, encoding it once for all of them: a publication to every node
+// that subscribes. It returns the error that concerns every node (m does
+// not encode: an unregistered type, a bad kind; or ErrClosed) and
+// reports each node's own failure known at once (gone, too large for its
+// inbox, a full queue) to failed.
+func (mb *Mailboxes) PostEach(nodes []uint64, m *Outgoing, failed func(node uint64, err error)) error {
+	if mb.closed.Load() {
+		return ErrClosed
+	}
+	e := mb.pool.Get().(*encoder)
+	defer mb.pool.Put(e)
+	env, err := mb.envelope(e, m)
+	if err != nil {
+		return err
+	}
+	for _, node := range nodes {
+		p, err := mb.target(node)
+		if err == nil {
+			err = mb.put(p, env, m, mb.cfg.Policy, nil)
+		}
+		if err != nil {
+			failed(node, err)
+		}
+	}
+	return nil
+}
+
+// target returns the peer for sends to node, meeting the node if the
+// sealer does not know it yet.
+func (mb *Mailboxes) target(node uint64) (*peer, error) {
+	if mb.closed.Load() {
+		return nil, ErrClosed
+	}
+	p, err := mb.peer(node)
+	if err != nil {
+		return nil, err
+	}
+	if !mb.cfg.Sealer.HasPeer(node) && (mb.cfg.Meet == nil || !mb.cfg.Meet(node)) {
+		return nil, fmt.Errorf("mailbox: send to node %016x: %w", node, seal.ErrUnknownPeer)
+	}
+	return p, nil
+}
+
+// put pushes or queues an encoded envelope (behind its 4-byte length) to
+// p; with res it waits for the outcome.
+func (mb *Mailboxes) put(p *peer, env []byte, m *Outgoing, policy Policy, res *result) error {
+	node := p.node
 	if max := p.ring.MaxRecord() - mb.frameOverhead(); len(env) > max {
 		return fmt.Errorf("%w: a %T makes a %d-byte envelope, node %016x takes at most %d", ErrTooLarge, m.Value, len(env), node, max)
 	}

@@ -122,12 +122,35 @@ func (e *engine) publish(subject string, msg any) error {
 	// Nodes that paused a matching subscription come last: the others
 	// need not wait for them.
 	var held []uint64
-	for _, node := range r.nodes {
+	ready := r.nodes
+	for i, node := range r.nodes {
 		if e.paused.isPaused(node, subject) {
+			if len(held) == 0 {
+				ready = append([]uint64(nil), r.nodes[:i]...)
+			}
 			held = append(held, node)
-			continue
+		} else if len(held) > 0 {
+			ready = append(ready, node)
 		}
-		e.post(node, &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}, &first)
+	}
+	if len(ready) > 0 {
+		// Encoded once for every node that takes it now.
+		failures := 0
+		err := e.host.PostEach(ready, &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}, func(node uint64, err error) {
+			failures++
+			if fatal := e.failed(node, subject, err); fatal && first == nil {
+				first = err
+			}
+		})
+		if err != nil {
+			for _, node := range ready {
+				if fatal := e.failed(node, subject, err); fatal && first == nil {
+					first = err
+				}
+			}
+		} else {
+			e.sent.Add(uint64(len(ready) - failures))
+		}
 	}
 	if len(held) > 0 {
 		e.waited.Add(1)

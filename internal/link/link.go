@@ -22,6 +22,9 @@ type Host struct {
 	// policy (see mailbox.Mailboxes.Post); a message that fails later goes
 	// to the Undelivered handler of its kind.
 	Post func(node uint64, out *mailbox.Outgoing) error
+	// PostEach posts one message to each of nodes, encoded once (see
+	// mailbox.Mailboxes.PostEach).
+	PostEach func(nodes []uint64, out *mailbox.Outgoing, failed func(node uint64, err error)) error
 	// PostQueue queues a user message for the work queue name, joining
 	// the queue on first use.
 	PostQueue func(name string, out *mailbox.Outgoing) error
