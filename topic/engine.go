@@ -163,7 +163,8 @@ func (e *engine) publish(subject string, msg any) error {
 			e.post(node, out, &first)
 		}
 	}
-	for _, q := range r.queues {
+	for _, g := range r.groups {
+		q := pick(g)
 		err := e.host.PostQueue(q, &mailbox.Outgoing{Kind: wire.KindUser, Target: q, Value: msg, Meta: map[string]string{SubjectHeader: subject}})
 		if err == nil {
 			e.sent.Add(1)

@@ -163,8 +163,8 @@ func helperPubNode() error {
 	return nil
 }
 
-// helperGroupMember is a member of queue group "workers" on "jobs.*":
-// it prints "got <seq>" for each job it handles.
+// helperGroupMember is a member of queue group "workers" on "jobs.*"
+// (or on TOPIC_PATTERNS): it prints "got <seq>" for each job it handles.
 func helperGroupMember() error {
 	s, err := helperJoin()
 	if err != nil {
@@ -172,7 +172,11 @@ func helperGroupMember() error {
 	}
 	defer s.Close()
 	pause := time.Duration(testproc.EnvInt(envSleep, 0)) * time.Microsecond
-	_, err = QueueSubscribeFunc(s, "jobs.*", "workers", func(_ string, m any) {
+	pattern := "jobs.*"
+	if p := os.Getenv(envPatterns); p != "" {
+		pattern = p
+	}
+	_, err = QueueSubscribeFunc(s, pattern, "workers", func(_ string, m any) {
 		if pause > 0 {
 			time.Sleep(pause)
 		}
@@ -459,3 +463,64 @@ func TestKilledSubscriberReaped(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A queue group delivers each publication to exactly one member, as in
+// NATS, whatever patterns its members subscribed with: one member on
+// "orders.*" and one on "orders.eu", in two processes, handle 20
+// publications on "orders.eu" 20 times between them (not 40).
+func TestQueueGroupAcrossPatterns(t *testing.T) {
+	root := testproc.TempDir(t)
+	pub := joinT(t, root, "qgp")
+	var members []*testproc.Proc
+	for _, pattern := range []string{"orders.*", "orders.eu"} {
+		p := testproc.Start(t, "group-member", env(root, "qgp", envPatterns+"="+pattern)...)
+		p.Expect(t, "ready", 20*time.Second)
+		members = append(members, p)
+	}
+	var mu sync.Mutex
+	handled := map[int]int{}
+	for _, p := range members {
+		go func() {
+			for {
+				s, err := p.ExpectE("got", time.Minute)
+				if err != nil {
+					return
+				}
+				seq, _ := strconv.Atoi(s)
+				mu.Lock()
+				handled[seq]++
+				mu.Unlock()
+			}
+		}()
+	}
+	const n = 20
+	for i := range n {
+		if err := Publish(pub, "orders.eu", &Note{Seq: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		sum := 0
+		for _, k := range handled {
+			sum += k
+		}
+		return sum
+	}
+	for deadline := time.Now().Add(20 * time.Second); total() < n && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // room for a second delivery to show up
+	mu.Lock()
+	defer mu.Unlock()
+	if total := len(handled); total != n {
+		t.Errorf("%d distinct publications handled, want %d", total, n)
+	}
+	for seq, k := range handled {
+		if k != 1 {
+			t.Errorf("publication %d handled %d times", seq, k)
+		}
+	}
+}
+

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,8 +68,29 @@ func parseTarget(target string) (pattern, group string, err error) {
 
 // route is where a publication on one subject goes beyond this node.
 type route struct {
-	nodes  []uint64 // nodes with plain subscribers, once each
-	queues []string // work queues of queue groups with members
+	nodes  []uint64     // nodes with plain subscribers, once each
+	groups [][]groupSub // per queue group with members: its matching patterns' queues
+}
+
+// pick returns the work queue of one of a group's matching patterns,
+// chosen at random in proportion to their members: each publication
+// goes to one member of the group, as in NATS, whatever patterns its
+// members subscribed with, and every member has the same chance.
+func pick(subs []groupSub) string {
+	if len(subs) == 1 {
+		return subs[0].queue
+	}
+	total := 0
+	for _, g := range subs {
+		total += g.members
+	}
+	n := rand.IntN(max(total, 1))
+	for _, g := range subs {
+		if n -= g.members; n < 0 {
+			return g.queue
+		}
+	}
+	return subs[len(subs)-1].queue
 }
 
 // remoteSub is a pattern some other node has plain subscribers for.
@@ -78,7 +101,8 @@ type remoteSub struct {
 
 // groupSub is a queue group with members somewhere (this node included).
 type groupSub struct {
-	pattern, queue string
+	group, pattern, queue string
+	members               int
 }
 
 // routeTable is the routing of publications as of one registry
@@ -118,9 +142,10 @@ func buildRoutes(reg *registry.Registry, self uint64, gen, lgen uint64, warn fun
 				continue
 			}
 			members++
-			gs = groupSub{pattern: pattern, queue: queueName(name)}
+			gs = groupSub{group: group, pattern: pattern, queue: queueName(name)}
 		}
 		if members > 0 {
+			gs.members = members
 			t.groups = append(t.groups, gs)
 		}
 	}
@@ -141,11 +166,17 @@ func (t *routeTable) lookup(subject string) *route {
 		}
 	}
 	for _, g := range t.groups {
-		if Match(g.pattern, subject) {
-			r.queues = append(r.queues, g.queue)
+		if !Match(g.pattern, subject) {
+			continue
+		}
+		i := slices.IndexFunc(r.groups, func(gs []groupSub) bool { return gs[0].group == g.group })
+		if i < 0 {
+			r.groups = append(r.groups, []groupSub{g})
+		} else {
+			r.groups[i] = append(r.groups[i], g)
 		}
 	}
-	if len(r.nodes) == 0 && len(r.queues) == 0 {
+	if len(r.nodes) == 0 && len(r.groups) == 0 {
 		r = noRoute
 	}
 	if t.cached.Load() < maxCache {
