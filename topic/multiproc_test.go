@@ -523,4 +523,3 @@ func TestQueueGroupAcrossPatterns(t *testing.T) {
 		}
 	}
 }
-
