@@ -240,13 +240,17 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 	if ih.Flags&wire.FlagMeta != 0 {
 		meta, k, err := c.dec.StringMap(rest)
 		if err != nil {
-			c.ctr.rejected.Add(1)
-			c.log.Warn("mailbox: malformed metadata; envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
-			return true
+			// The header says who sent it and who waits: it goes on
+			// with the error, to be dead-lettered and answered.
+			m.Err = fmt.Errorf("metadata: %w", err)
+		} else {
+			m.Meta, rest = meta, rest[k:]
 		}
-		m.Meta, rest = meta, rest[k:]
 	}
-	if m.Value, m.Err = c.dec.Payload(ih.Type, rest); m.Err != nil {
+	if m.Err == nil {
+		m.Value, m.Err = c.dec.Payload(ih.Type, rest)
+	}
+	if m.Err != nil {
 		c.ctr.undecodable.Add(1)
 	}
 	c.ctr.received.Add(1)

@@ -401,7 +401,15 @@ func (mb *Mailboxes) envelope(e *encoder, m *Outgoing) ([]byte, error) {
 	}
 	b := append(e.buf[:0], 0, 0, 0, 0)
 	h := wire.Header{Kind: m.Kind, SenderAddress: m.SenderAddress, SenderID: m.SenderID, Target: m.Target, Corr: m.Corr, Type: name}
+	// What the receiver's decoder would refuse is refused here, at the
+	// call: a message the sender counts as sent is one the receiver takes.
+	if err := wire.CheckHeader(&h); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
 	if len(m.Meta) > 0 {
+		if err := wire.CheckStringMap(m.Meta); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
+		}
 		h.Flags = wire.FlagMeta
 	}
 	b = wire.AppendHeader(b, &h)

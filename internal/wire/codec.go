@@ -234,6 +234,24 @@ func AppendStringMap(dst []byte, m map[string]string) []byte {
 	return dst
 }
 
+// CheckStringMap reports whether a decoder would take m as metadata: at
+// most MaxMeta entries, keys and values of at most MaxString bytes. The
+// error wraps ErrTooLarge and names the entry.
+func CheckStringMap(m map[string]string) error {
+	if len(m) > MaxMeta {
+		return &FieldError{Field: "meta", Reason: fmt.Sprintf("%d entries, at most %d", len(m), MaxMeta), err: ErrTooLarge}
+	}
+	for k, v := range m {
+		if len(k) > MaxString {
+			return &FieldError{Field: "meta", Reason: fmt.Sprintf("a %d-byte key, at most %d", len(k), MaxString), err: ErrTooLarge}
+		}
+		if len(v) > MaxString {
+			return &FieldError{Field: "meta", Reason: fmt.Sprintf("key %.40q has a %d-byte value, at most %d", k, len(v), MaxString), err: ErrTooLarge}
+		}
+	}
+	return nil
+}
+
 // StringMap decodes a msgpack map of strings (at most MaxMeta entries of
 // at most MaxString bytes) at the start of b and returns it with its
 // length.

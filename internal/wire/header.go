@@ -84,6 +84,20 @@ type Header struct {
 // AppendHeader appends the msgpack encoding of h to dst: an array of 12
 // elements, version first. It never fails; strings longer than MaxString
 // make a header that decoders refuse, so callers validate names first.
+// CheckHeader reports whether a decoder would take h's strings: each of
+// at most MaxString bytes. The error wraps ErrTooLarge and names the
+// field.
+func CheckHeader(h *Header) error {
+	for _, f := range [...]struct {
+		name, v string
+	}{{"sender address", h.SenderAddress}, {"sender id", h.SenderID}, {"target", h.Target}, {"type", h.Type}} {
+		if len(f.v) > MaxString {
+			return &FieldError{Field: f.name, Reason: fmt.Sprintf("%d bytes, at most %d", len(f.v), MaxString), err: ErrTooLarge}
+		}
+	}
+	return nil
+}
+
 func AppendHeader(dst []byte, h *Header) []byte {
 	dst = appendArrayLen(dst, headerFields)
 	dst = append(dst, Version, byte(h.Kind), byte(h.Flags))
