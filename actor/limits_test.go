@@ -63,3 +63,63 @@ func TestHeaderLimitsCheckedAtSender(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func init() { helpers["mirror-node"] = helperMirrorNode }
+
+// helperMirrorNode serves "mirror", which answers every message with
+// itself.
+func helperMirrorNode() error {
+	s, err := helperJoin()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.SpawnNamed(PropsFromFunc(func(ctx Context) {
+		switch ctx.Message().(type) {
+		case *proto.Started, *proto.Stopping, *proto.Stopped, *proto.Restarting:
+			return
+		}
+		ctx.Respond(ctx.Message())
+	}), "mirror"); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	commands(func(string, []string) {})
+	return nil
+}
+
+// []byte and string payloads cross processes without registering a type,
+// and arrive as they were sent (an empty slice stays empty, not nil).
+func TestBytesAndStringsWithoutRegistering(t *testing.T) {
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "mirror-node", env(root, "raw")...)
+	p.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "raw")
+	pid, err := s.Lookup("mirror")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		msg  any
+	}{
+		{"bytes", []byte{0, 1, 2, 0xff}},
+		{"empty bytes", []byte{}},
+		{"string", "héllo, wörld"},
+		{"empty string", ""},
+		{"long bytes", []byte(strings.Repeat("ab", 10000))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := s.Root.RequestFuture(pid, tc.msg, 10*time.Second).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprintf("%T %q", res, res) != fmt.Sprintf("%T %q", tc.msg, tc.msg) {
+				t.Fatalf("got %T %q, sent %T %q", res, res, tc.msg, tc.msg)
+			}
+			if b, ok := tc.msg.([]byte); ok && (b == nil) != (res.([]byte) == nil) {
+				t.Fatalf("nil-ness changed: sent nil=%v", b == nil)
+			}
+		})
+	}
+}

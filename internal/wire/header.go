@@ -81,9 +81,6 @@ type Header struct {
 	Epoch uint32
 }
 
-// AppendHeader appends the msgpack encoding of h to dst: an array of 12
-// elements, version first. It never fails; strings longer than MaxString
-// make a header that decoders refuse, so callers validate names first.
 // CheckHeader reports whether a decoder would take h's strings: each of
 // at most MaxString bytes. The error wraps ErrTooLarge and names the
 // field.
@@ -98,6 +95,10 @@ func CheckHeader(h *Header) error {
 	return nil
 }
 
+// AppendHeader appends the msgpack encoding of h to dst: an array of 12
+// elements, version first. It never fails; strings longer than MaxString
+// make a header that decoders refuse, so callers check it first
+// (CheckHeader).
 func AppendHeader(dst []byte, h *Header) []byte {
 	dst = appendArrayLen(dst, headerFields)
 	dst = append(dst, Version, byte(h.Kind), byte(h.Flags))
