@@ -2,7 +2,6 @@ package actor
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"strings"
@@ -185,19 +184,7 @@ func TestTamperedFramesDropped(t *testing.T) {
 // seals, with one bit of its ciphertext flipped.
 func forged(t *testing.T, sender *System, node uint64) []byte {
 	t.Helper()
-	seq, epoch, err := sender.sealer.Next(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := wire.AppendHeader(nil, &wire.Header{Kind: wire.KindBatch, Flags: wire.FlagSealed, From: sender.NodeID(), To: node, Seq: seq, Epoch: epoch})
-	hl := len(b)
-	env := wire.AppendHeader(nil, &wire.Header{Kind: wire.KindUser, Target: "echo", Type: "protoactor.PoisonPill"})
-	env = append(env, 0x80)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(env)))
-	b = append(b, env...)
-	if b, err = sender.sealer.Seal(b, hl, node, seq); err != nil {
-		t.Fatal(err)
-	}
+	b := sealedFrame(t, sender, node, []byte{0x80}, wire.Header{Kind: wire.KindUser, Target: "echo", Type: "protoactor.PoisonPill"})
 	b[len(b)-20] ^= 1
 	return b
 }

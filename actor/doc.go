@@ -33,6 +33,13 @@
 // them ([RegisterMessage]). Root.Send cannot return an error: a message
 // that cannot be sent becomes a dead letter (a DeadLetterEvent on the event
 // stream, and a DeadLetterResponse to a waiting requester); [System.Send]
-// and [System.Request] report such problems as errors instead. Supervision
-// stays within a process: a parent and its children live in one node.
+// and [System.Request] report such problems as errors instead, with the
+// sentinel each names. Supervision stays within a process: a parent and
+// its children live in one node.
+//
+// Only [System.SpawnNamed] makes a name other processes can Lookup.
+// Root.SpawnNamed is routed to it (a spawn middleware on the System's
+// Root); ids protoactor makes (Root.Spawn, Root.SpawnPrefix), children
+// spawned from an actor's context and spawns from a RootContext made with
+// NewRootContext stay names of this process only.
 package actor

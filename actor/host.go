@@ -1,7 +1,7 @@
 package actor
 
 import (
-	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -168,7 +168,7 @@ func (s *System) newHost() *link.Host {
 		},
 		CheckType: func(msg any) error {
 			if _, err := s.types.NameOf(msg); err != nil {
-				return fmt.Errorf("%w: %v", ErrUnregistered, err)
+				return unregistered(reflect.TypeOf(msg))
 			}
 			return nil
 		},

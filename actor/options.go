@@ -22,6 +22,7 @@ type options struct {
 	policy      mailbox.Policy
 	timeout     time.Duration
 	spin        time.Duration
+	localRoot   bool
 }
 
 // WithRoot sets the directory namespaces live in (default: /dev/shm/
@@ -131,4 +132,14 @@ func WithSpin(d time.Duration) Option {
 		o.spin = d
 		return nil
 	}
+}
+
+// WithLocalRootNames leaves Root.SpawnNamed as protoactor-go has it: the
+// name is this process's only, and other processes cannot Lookup it. By
+// default Root.SpawnNamed is SpawnNamed (see System). Use it for a library
+// that spawns fixed names from Root in every process, such as
+// protoactor-go's remote and cluster packages, whose names would otherwise
+// be taken by the first process.
+func WithLocalRootNames() Option {
+	return func(o *options) error { o.localRoot = true; return nil }
 }

@@ -115,7 +115,9 @@ func queueID(ns, name string) uint64 {
 // QueuePID returns the PID of the work queue name: a message sent to it
 // goes to exactly one of the queue's consumers (see ConsumeQueue), and
 // waits in the queue until one takes it. The queue is created if it does
-// not exist.
+// not exist. A name outside the registry's rules (registry.ValidName, and
+// at most registry.MaxNameLen-6 bytes) makes an error wrapping
+// registry.ErrInvalidName; a closed System, ErrClosed.
 func (s *System) QueuePID(name string) (*PID, error) {
 	if _, err := s.queue(name); err != nil {
 		return nil, err
@@ -127,14 +129,14 @@ func (s *System) QueuePID(name string) (*PID, error) {
 // it if nobody has) on first use.
 func (s *System) queue(name string) (*queue, error) {
 	if s.closed.Load() {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("%w: queue %q", ErrClosed, name)
 	}
 	s.qmu.Lock()
 	q := s.queues[name]
 	if q == nil {
-		err := registry.ValidName(holderPrefix + name)
-		if name == "" {
-			err = fmt.Errorf("%w: empty", registry.ErrInvalidName)
+		err := registry.ValidName(name)
+		if max := registry.MaxNameLen - len(holderPrefix); err == nil && len(name) > max {
+			err = fmt.Errorf("%w: %q... is %d bytes, a queue's name at most %d", registry.ErrInvalidName, name[:32], len(name), max)
 		}
 		if err != nil {
 			s.qmu.Unlock()
@@ -424,7 +426,12 @@ func (s *System) control(m *mailbox.Message) {
 // its actor has handled the last one, so a consumer that dies loses only
 // the message it was handling. The consumer stops when its actor stops.
 // (props gets a receiver middleware that reports each handled message.)
+// Nil props make an error wrapping ErrInvalidArgument; the name is checked
+// as by QueuePID; a closed System makes ErrClosed.
 func (s *System) ConsumeQueue(name string, props *Props) (*PID, error) {
+	if props == nil && !s.closed.Load() {
+		return nil, fmt.Errorf("%w: consume queue %q: nil Props", ErrInvalidArgument, name)
+	}
 	q, err := s.queue(name)
 	if err != nil {
 		return nil, err

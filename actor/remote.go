@@ -3,6 +3,7 @@ package actor
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync/atomic"
 
@@ -48,7 +49,11 @@ func (r *remote) send(pid *proto.PID, msg any, sender *proto.PID, header ...prot
 	if len(header) > 0 && header[0] != nil && header[0].Length() > 0 {
 		out.Meta = header[0].ToMap()
 	}
-	return r.post(out)
+	err := r.post(out)
+	if err != nil && out.SenderID != "" && sender.Address == r.sys.addr {
+		r.sys.links.answered(r.node, sender.Id) // never sent: no answer to wait for
+	}
+	return err
 }
 
 // post queues a message to the node. It returns at once; a message that
@@ -57,16 +62,31 @@ func (r *remote) post(out *mailbox.Outgoing) error {
 	return sendErr(r.sys.mb.Post(r.node, out))
 }
 
-// sendErr makes the mailbox's unregistered-type error the actor layer's.
+// sendErr says in this package's terms what the mailbox reports about a
+// message it refused: an unregistered type (ErrUnregistered), a message
+// that cannot be encoded (ErrEncode), mailboxes closed with the System
+// (ErrClosed). Other errors (mailbox.ErrTooLarge, mailbox.ErrNodeGone,
+// ...) are returned as they are.
 func sendErr(err error) error {
 	if err == nil {
 		return nil
 	}
 	var ue *wire.UnregisteredTypeError
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%w: %v", ErrUnregistered, err)
+	switch {
+	case errors.As(err, &ue):
+		return unregistered(ue.Type)
+	case errors.Is(err, wire.ErrEncode):
+		return fmt.Errorf("%w: %s", ErrEncode, strings.TrimPrefix(err.Error(), wire.ErrEncode.Error()+" "))
+	case errors.Is(err, mailbox.ErrClosed):
+		return ErrClosed
 	}
 	return err
+}
+
+// unregistered is the error for a message of type t, which is not
+// registered.
+func unregistered(t reflect.Type) error {
+	return fmt.Errorf("%w: %v (register it with RegisterMessage in every process that sends or receives it)", ErrUnregistered, t)
 }
 
 // SendSystemMessage sends a system message: Watch, Unwatch, Terminated and

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	proto "github.com/asynkron/protoactor-go/actor"
 
@@ -26,6 +25,22 @@ import (
 // system (embedded: Root, ProcessRegistry, EventStream... are its) whose
 // PIDs reach actors in every process of the namespace through
 // shared-memory inboxes.
+//
+// Names: an actor has a name other processes can Lookup only if it was
+// spawned with [System.SpawnNamed]. Root.SpawnNamed, protoactor's own
+// call, is made the same call here (a spawn middleware on Root sends it
+// to SpawnNamed, so the name is claimed in the namespace, and taken
+// names and bad names fail). Ids protoactor makes itself (Root.Spawn,
+// Root.SpawnPrefix: they contain '$') and children spawned from an
+// actor's context stay names of this process only; so do spawns from a
+// RootContext made with NewRootContext rather than Root, and every
+// Root.SpawnNamed with WithLocalRootNames.
+//
+// Errors: Send, Request, Lookup, SpawnNamed, QueuePID and ConsumeQueue
+// check their arguments (ErrInvalidArgument, registry.ErrInvalidName) and
+// return ErrClosed once Close has begun. Root's calls (Root.Send,
+// Root.RequestFuture) cannot return errors: what they cannot deliver is a
+// dead letter.
 //
 // A System is safe for concurrent use.
 type System struct {
@@ -53,6 +68,7 @@ type System struct {
 	qlock     *shm.Lock      // the namespace's queue lock, once opened
 	qlockMu   sync.Mutex
 	registrar *proto.PID
+	spawnRoot *proto.RootContext // protoactor's Root, without the middleware that makes Root.SpawnNamed SpawnNamed
 	deadLettered,
 	nUndelivered atomic.Uint64
 
@@ -70,10 +86,16 @@ const addressPrefix = "shm://"
 
 // Join makes this process a node of namespace ns, creating the namespace
 // on first use: it joins the registry, creates this node's inbox, and
-// starts delivering messages from other nodes to local actors.
+// starts delivering messages from other nodes to local actors. A nil or
+// bad option makes an error wrapping ErrInvalidOption; a namespace name
+// outside registry.ValidNamespace's rules, registry.ErrInvalidName; a
+// namespace whose nodes seal differently, ErrModeMismatch.
 func Join(ns string, opts ...Option) (s *System, err error) {
 	o := options{}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("%w: join %q: nil Option", ErrInvalidOption, ns)
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
@@ -88,6 +110,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		return s.log.With("lib", "protoactor")
 	}))
 	s.ActorSystem = proto.NewActorSystemWithConfig(cfg)
+	s.installRootSpawn(o.localRoot)
 
 	keys, err := seal.NewKeyPair(1)
 	if err != nil {
@@ -396,7 +419,8 @@ func (s *System) pidOf(id string) *proto.PID {
 }
 
 // Undecodable stands for a message that reached this node but could not
-// be decoded (typically: its type is not registered here). It is what
+// be decoded (typically: its type is not registered here), or that
+// carried no message at all (Err wraps mailbox.ErrNilMessage). It is what
 // DeadLetterEvents carry for such messages.
 type Undecodable struct {
 	Type string // the sender's type name
@@ -411,12 +435,15 @@ type Undecodable struct {
 // name, Send, Request and Watch to it work. If another node holds the
 // name, the actor is stopped and SpawnNamed fails with an error wrapping
 // registry.ErrNameTaken that names the holder. The name is released when
-// the actor stops or the system closes.
+// the actor stops or the system closes. Nil props make an error wrapping
+// ErrInvalidArgument; a name outside the registry's rules (see
+// registry.ValidName), registry.ErrInvalidName; a closed System,
+// ErrClosed. Root.SpawnNamed is this same call (see System).
 func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.checkSpawn(props, name); err != nil {
+		return nil, err
 	}
-	pid, err := s.Root.SpawnNamed(s.onPump(props), name)
+	pid, err := s.spawnRoot.SpawnNamed(s.onPump(props), name)
 	if err != nil {
 		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)
 	}
@@ -456,48 +483,23 @@ func (s *System) registrarReceive(ctx proto.Context) {
 }
 
 // Lookup returns the PID of the actor registered under name, wherever it
-// runs. It is served from the registry's cached view.
+// runs. It is served from the registry's cached view. A name nobody holds
+// makes an error wrapping registry.ErrNotFound; a name outside the
+// registry's rules, registry.ErrInvalidName; a closed System, ErrClosed.
 func (s *System) Lookup(name string) (*PID, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("%w: lookup %q", ErrClosed, name)
+	}
 	e, err := s.reg.Lookup(name)
-	if err != nil {
-		return nil, fmt.Errorf("shmactor: lookup: %w", err)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return nil, &userError{msg: fmt.Sprintf("shmactor: lookup %q: no actor has that name in namespace %q", name, s.ns), err: err}
+	case errors.Is(err, registry.ErrClosed):
+		return nil, fmt.Errorf("%w: lookup %q", ErrClosed, name)
+	case err != nil:
+		return nil, fmt.Errorf("shmactor: lookup %q: %w", name, err)
 	}
 	return proto.NewPID(s.NodeAddress(e.Node), e.Target), nil
-}
-
-// ---- sending with errors ----
-
-// Send sends msg to pid, like Root.Send, but returns the problems known
-// when it queues the message instead of only dead-lettering them: an
-// unregistered type, a message too large for the receiver's inbox, a node
-// that is gone, a full send queue (per the back-pressure policy). A
-// message that fails after it was queued (the receiver's inbox stayed
-// full, the node died) is a dead letter and counted in Stats. Local PIDs
-// are sent to directly, without serialization. Sends to a work queue's
-// PID (QueuePID) report their problems the same way.
-func (s *System) Send(pid *PID, msg any) error {
-	if pid == nil {
-		return fmt.Errorf("%w: send to a nil PID", ErrNotShmPID)
-	}
-	if node, ok := s.nodeOf(pid.Address); ok && node != s.id {
-		return s.remote(node).send(pid, msg, nil)
-	}
-	if pid.Address == s.prefix+queueNode {
-		return (&queueProcess{sys: s, name: pid.Id}).send(msg, nil, nil)
-	}
-	s.Root.Send(pid, msg)
-	return nil
-}
-
-// Request sends msg to pid and waits up to timeout for the answer. Like
-// Send, it reports an undeliverable request as an error at once.
-func (s *System) Request(pid *PID, msg any, timeout time.Duration) (any, error) {
-	if node, ok := s.nodeOf(pid.Address); ok && node != s.id {
-		if _, err := s.types.NameOf(msg); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnregistered, err)
-		}
-	}
-	return s.Root.RequestFuture(pid, msg, timeout).Result()
 }
 
 // ---- stats, close ----
@@ -506,7 +508,8 @@ func (s *System) Request(pid *PID, msg any, timeout time.Duration) (any, error) 
 type Stats struct {
 	mailbox.Stats
 	// DeadLettered counts messages that reached this node and could not
-	// be decoded; Undeliverable counts messages this node could not send.
+	// be decoded or carried no message; Undeliverable counts messages this
+	// node could not send.
 	DeadLettered, Undeliverable uint64
 }
 
@@ -518,7 +521,9 @@ func (s *System) Stats() Stats {
 // Close leaves the namespace: it releases every name this node holds,
 // stops delivering messages from other nodes, and removes this node's
 // inbox and record; other nodes' watchers of this node's actors get
-// Terminated. Local actors are not stopped. Closing twice is harmless.
+// Terminated. Local actors are not stopped. Every call of the System
+// made after Close has begun fails with ErrClosed; Close itself, called
+// again, is harmless and returns nil.
 func (s *System) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil

@@ -34,6 +34,15 @@ var (
 	// ErrBadKind is returned for an Outgoing whose Kind is not one a
 	// message can have (user, system, publish or control).
 	ErrBadKind = errors.New("mailbox: not a message kind")
+	// ErrNilMessage is returned for a nil Outgoing or one without a Value.
+	// A message received without a value is refused the same way: it
+	// reaches the Handler with this error in Message.Err, never as a nil
+	// Value.
+	ErrNilMessage = errors.New("mailbox: nil message")
+	// ErrInvalidArgument is returned by Open for a Config without one of
+	// its required fields, and for a Policy that is not one of Block,
+	// DropNewest and FailFast.
+	ErrInvalidArgument = errors.New("mailbox: invalid argument")
 )
 
 // Policy says what a send does when the receiver's inbox is full.
@@ -60,6 +69,13 @@ func (p Policy) String() string {
 		return "fail-fast"
 	}
 	return fmt.Sprintf("Policy(%d)", int(p))
+}
+
+func validPolicy(p Policy) error {
+	if p < Block || p > FailFast {
+		return fmt.Errorf("%w: %v", ErrInvalidArgument, p)
+	}
+	return nil
 }
 
 // DefaultTimeout is how long a Block send waits for room.
@@ -118,8 +134,9 @@ type Message struct {
 	Type                    string
 	Meta                    map[string]string
 	// Value is the decoded payload. When it does not decode (an
-	// unregistered type, a payload that does not fit it) Value is nil and
-	// Err says why.
+	// unregistered type, a payload that does not fit it) or there is none
+	// (ErrNilMessage), Value is nil and Err says why: a Value that is nil
+	// with a nil Err is never handed on.
 	Value any
 	Err   error
 }
@@ -147,7 +164,7 @@ type Stats struct {
 	Full        uint64 // sends that failed because an inbox stayed full
 	Dropped     uint64 // DropNewest sends dropped
 	Failed      uint64 // messages not delivered for another reason: the node died, the mailboxes closed
-	Undecodable uint64 // messages received whose payload did not decode
+	Undecodable uint64 // messages received whose payload did not decode, or that had none
 	HandOffs    uint64 // handler calls slow enough that the inbox's pump moved to a new goroutine
 	Rejected    uint64 // frames rejected: malformed, or failing to open
 	Inbox       shm.RingStats
@@ -184,10 +201,15 @@ type counters struct {
 // of later ones — and messages queued during a flush share one frame and
 // one seal.
 
-// Open creates this node's inbox. Messages wait in it until Start.
+// Open creates this node's inbox. Messages wait in it until Start. A
+// Config without Dir, Sealer, Types, Inbox or Handler, or with a Policy
+// out of range, makes an error wrapping ErrInvalidArgument.
 func Open(cfg Config) (*Mailboxes, error) {
 	if cfg.Dir == nil || cfg.Sealer == nil || cfg.Types == nil || cfg.Inbox == nil || cfg.Handler == nil {
-		return nil, errors.New("mailbox: Config needs Dir, Sealer, Types, Inbox and Handler")
+		return nil, fmt.Errorf("%w: Config needs Dir, Sealer, Types, Inbox and Handler", ErrInvalidArgument)
+	}
+	if err := validPolicy(cfg.Policy); err != nil {
+		return nil, err
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout

@@ -199,24 +199,69 @@ func TestPolicies(t *testing.T) {
 	}
 }
 
+// Every sending call refuses what it cannot send with the documented
+// sentinel, and fails with ErrClosed after Close.
 func TestBadSends(t *testing.T) {
 	a, _ := pair(t, false, shm.RingConfig{Cells: 64, CellSize: 256, MaxRecord: 1024}, 0)
-	if err := a.mb.Send(2, &Outgoing{Value: &note{}}); !errors.Is(err, ErrBadKind) {
-		t.Errorf("no kind: %v, want ErrBadKind", err)
-	}
-	if err := a.mb.Send(2, &Outgoing{Kind: wire.KindBatch, Value: &note{}}); !errors.Is(err, ErrBadKind) {
-		t.Errorf("kind batch: %v, want ErrBadKind", err)
-	}
-	if err := a.mb.Send(2, &Outgoing{Kind: wire.KindUser, Value: &note{Text: string(make([]byte, 2000))}}); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("oversized: %v, want ErrTooLarge", err)
+	sends := []struct {
+		name string
+		send func(node uint64, m *Outgoing) error
+	}{
+		{"Post", a.mb.Post},
+		{"PostPolicy", func(node uint64, m *Outgoing) error { return a.mb.PostPolicy(node, m, FailFast) }},
+		{"Send", a.mb.Send},
+		{"SendPolicy", func(node uint64, m *Outgoing) error { return a.mb.SendPolicy(node, m, FailFast) }},
 	}
 	var ute *wire.UnregisteredTypeError
-	if err := a.mb.Send(2, &Outgoing{Kind: wire.KindUser, Value: struct{ X int }{1}}); !errors.As(err, &ute) {
-		t.Errorf("unregistered type: %v, want UnregisteredTypeError", err)
+	tests := []struct {
+		name string
+		node uint64
+		m    *Outgoing
+		ok   func(error) bool
+	}{
+		{"no kind", 2, &Outgoing{Value: &note{}}, func(err error) bool { return errors.Is(err, ErrBadKind) }},
+		{"kind batch", 2, &Outgoing{Kind: wire.KindBatch, Value: &note{}}, func(err error) bool { return errors.Is(err, ErrBadKind) }},
+		{"nil Outgoing", 2, nil, func(err error) bool { return errors.Is(err, ErrNilMessage) }},
+		{"nil value", 2, &Outgoing{Kind: wire.KindUser}, func(err error) bool { return errors.Is(err, ErrNilMessage) }},
+		{"oversized", 2, &Outgoing{Kind: wire.KindUser, Value: &note{Text: string(make([]byte, 2000))}}, func(err error) bool { return errors.Is(err, ErrTooLarge) }},
+		{"unregistered type", 2, &Outgoing{Kind: wire.KindUser, Value: struct{ X int }{1}}, func(err error) bool { return errors.As(err, &ute) }},
+		{"unknown node", 9, &Outgoing{Kind: wire.KindUser, Value: &note{}}, func(err error) bool { return err != nil }},
 	}
-	if err := a.mb.Send(9, &Outgoing{Kind: wire.KindUser, Value: &note{}}); err == nil {
-		t.Error("send to an unknown node: no error")
+	for _, s := range sends {
+		for _, tt := range tests {
+			t.Run(s.name+"/"+tt.name, func(t *testing.T) {
+				if err := s.send(tt.node, tt.m); !tt.ok(err) {
+					t.Fatalf("err = %v", err)
+				}
+			})
+		}
 	}
+	t.Run("bad policy", func(t *testing.T) {
+		m := &Outgoing{Kind: wire.KindUser, Value: &note{}}
+		if err := a.mb.PostPolicy(2, m, Policy(7)); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("PostPolicy: %v, want ErrInvalidArgument", err)
+		}
+		if err := a.mb.SendPolicy(2, m, Policy(-1)); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("SendPolicy: %v, want ErrInvalidArgument", err)
+		}
+	})
+	t.Run("Consume without handler", func(t *testing.T) {
+		if _, err := a.mb.Consume("q.none", nil, a.mb.cfg.Sealer, nil, nil); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("err = %v, want ErrInvalidArgument", err)
+		}
+	})
+	t.Run("Open without handler", func(t *testing.T) {
+		cfg := a.mb.cfg
+		cfg.Handler = nil
+		if _, err := Open(cfg); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("err = %v, want ErrInvalidArgument", err)
+		}
+		cfg = a.mb.cfg
+		cfg.Policy = Policy(3)
+		if _, err := Open(cfg); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("bad policy: %v, want ErrInvalidArgument", err)
+		}
+	})
 	if st := a.mb.Stats(); st.Sent != 0 {
 		t.Errorf("stats %+v: nothing should have been sent", st)
 	}
@@ -230,8 +275,40 @@ func TestBadSends(t *testing.T) {
 	if err := a.mb.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := a.mb.Send(2, &Outgoing{Kind: wire.KindUser, Value: &note{}}); !errors.Is(err, ErrClosed) {
-		t.Errorf("send after Close: %v, want ErrClosed", err)
+	for _, s := range sends {
+		t.Run("closed/"+s.name, func(t *testing.T) {
+			if err := s.send(2, &Outgoing{Kind: wire.KindUser, Value: &note{}}); !errors.Is(err, ErrClosed) {
+				t.Errorf("err = %v, want ErrClosed", err)
+			}
+		})
+	}
+	t.Run("closed/Consume", func(t *testing.T) {
+		if _, err := a.mb.Consume("q.none", nil, a.mb.cfg.Sealer, nil, func(*Message) {}); !errors.Is(err, ErrClosed) {
+			t.Errorf("err = %v, want ErrClosed", err)
+		}
+	})
+}
+
+// A message that arrives without a value (a peer's bug, or a forged
+// envelope) reaches the handler as an error, never as a nil Value, and
+// counts as undecodable.
+func TestNilMessageReceived(t *testing.T) {
+	a, b := pair(t, false, shm.RingConfig{}, 0)
+	b.mb.Start()
+	if err := b.mb.inbox.TryPush(validFrame(t, a, 2, nil)); err != nil { // two nil messages
+		t.Fatal(err)
+	}
+	for _, m := range b.expect(t, 2) {
+		if m.Value != nil || !errors.Is(m.Err, ErrNilMessage) {
+			t.Fatalf("got value %v, err %v; want ErrNilMessage", m.Value, m.Err)
+		}
+	}
+	if st := b.mb.Stats(); st.Undecodable != 2 || st.Received != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	post(t, a, 2, 1, Block)
+	if m := b.expect(t, 1)[0]; m.Err != nil || m.Value.(*note).N != 1 {
+		t.Fatalf("after the nil messages: %+v", m)
 	}
 }
 
@@ -324,6 +401,7 @@ func validFrame(t testing.TB, a *node, to uint64, v any) []byte {
 func FuzzFrame(f *testing.F) {
 	a, b := pair(f, true, shm.RingConfig{}, 0)
 	f.Add(validFrame(f, a, 2, &note{N: 1, Text: "seed"}))
+	f.Add(validFrame(f, a, 2, nil))
 	f.Add([]byte{})
 	f.Add([]byte{0x95, 0x05})
 	c := b.mb.in

@@ -250,6 +250,12 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 	if m.Err == nil {
 		m.Value, m.Err = c.dec.Payload(ih.Type, rest)
 	}
+	if m.Value == nil && m.Err == nil {
+		// A nil message is no message: handed to protoactor, it would
+		// read as an empty mailbox that still counts one message, and
+		// the actor's mailbox would spin for the life of the process.
+		m.Err = fmt.Errorf("%w from node %016x", ErrNilMessage, from)
+	}
 	if m.Err != nil {
 		c.ctr.undecodable.Add(1)
 	}
@@ -336,10 +342,14 @@ func (c *Consumer) watch() {
 // Consume opens (creating it if needed, with cfg) the ring called name
 // and pumps it like the inbox, opening frames with sealer and taking one
 // frame at a time, so that other consumers of the ring get the rest: a
-// work queue's competing consumer. meet may be nil.
+// work queue's competing consumer. meet may be nil; a nil sealer or
+// handler makes ErrInvalidArgument, closed mailboxes ErrClosed.
 func (mb *Mailboxes) Consume(name string, cfg *shm.RingConfig, sealer *seal.Sealer, meet func(uint64) bool, handler func(*Message)) (*Consumer, error) {
 	if mb.closed.Load() {
 		return nil, ErrClosed
+	}
+	if sealer == nil || handler == nil {
+		return nil, fmt.Errorf("%w: queue %s: Consume needs a sealer and a handler", ErrInvalidArgument, name)
 	}
 	ring, err := shm.OpenRing(mb.cfg.Dir, name)
 	if errors.Is(err, shm.ErrNotFound) {

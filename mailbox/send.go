@@ -11,6 +11,7 @@ import (
 
 	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/internal/wire"
+	"github.com/shmactor/shmactor/registry"
 	"github.com/shmactor/shmactor/shm"
 )
 
@@ -108,6 +109,10 @@ func (mb *Mailboxes) peer(node uint64) (*peer, error) {
 	mb.mu.Unlock()
 	p.once.Do(func() {
 		name, err := mb.cfg.Inbox(node)
+		if errors.Is(err, registry.ErrNotFound) {
+			p.err = fmt.Errorf("%w: node %016x is not in the namespace", ErrNodeGone, node)
+			return
+		}
 		if err != nil {
 			p.err = fmt.Errorf("mailbox: inbox of node %016x: %w", node, err)
 			return
@@ -148,7 +153,9 @@ func (mb *Mailboxes) stopped(node uint64) error {
 
 // Post queues one message to node with the default policy and returns:
 // the message goes out shortly, on the peer's writer goroutine. Errors
-// known at once (an unregistered type, a message too large, a gone node,
+// known at once (a nil message: ErrNilMessage; a Kind that is not a
+// message's: ErrBadKind; an unregistered type, a message too large
+// (ErrTooLarge), a gone node (ErrNodeGone), closed mailboxes (ErrClosed),
 // a full queue under DropNewest or FailFast, or under Block past the
 // deadline, and, for a message pushed at once from the caller's goroutine
 // because nothing was queued before it, a full inbox under DropNewest or
@@ -159,18 +166,20 @@ func (mb *Mailboxes) Post(node uint64, m *Outgoing) error {
 	return mb.enqueue(node, m, mb.cfg.Policy, nil)
 }
 
-// PostPolicy is Post with a policy for this message.
+// PostPolicy is Post with a policy for this message; a policy that is
+// not one of Block, DropNewest and FailFast makes ErrInvalidArgument.
 func (mb *Mailboxes) PostPolicy(node uint64, m *Outgoing, policy Policy) error {
 	return mb.enqueue(node, m, policy, nil)
 }
 
 // Send sends one message to node with the default policy and returns once
-// it is in the receiver's inbox, or with the reason it is not.
+// it is in the receiver's inbox, or with the reason it is not (the errors
+// of Post, and those Post hands to Config.Undelivered).
 func (mb *Mailboxes) Send(node uint64, m *Outgoing) error {
 	return mb.SendPolicy(node, m, mb.cfg.Policy)
 }
 
-// SendPolicy is Send with a policy for this message.
+// SendPolicy is Send with a policy for this message (see PostPolicy).
 func (mb *Mailboxes) SendPolicy(node uint64, m *Outgoing, policy Policy) error {
 	res := &result{}
 	return mb.enqueue(node, m, policy, res)
@@ -179,6 +188,9 @@ func (mb *Mailboxes) SendPolicy(node uint64, m *Outgoing, policy Policy) error {
 // enqueue encodes m and appends it to node's queue; with res it waits for
 // the outcome.
 func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *result) error {
+	if err := mb.checkOut(node, m, policy); err != nil {
+		return err
+	}
 	p, err := mb.target(node)
 	if err != nil {
 		return err
@@ -199,8 +211,8 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 // reports each node's own failure known at once (gone, too large for its
 // inbox, a full queue) to failed.
 func (mb *Mailboxes) PostEach(nodes []uint64, m *Outgoing, failed func(node uint64, err error)) error {
-	if mb.closed.Load() {
-		return ErrClosed
+	if err := mb.checkOut(0, m, mb.cfg.Policy); err != nil {
+		return err
 	}
 	e := mb.pool.Get().(*encoder)
 	defer mb.pool.Put(e)
@@ -218,6 +230,20 @@ func (mb *Mailboxes) PostEach(nodes []uint64, m *Outgoing, failed func(node uint
 		}
 	}
 	return nil
+}
+
+// checkOut refuses what no send may carry: a nil message, an unknown
+// policy; and every send after Close.
+func (mb *Mailboxes) checkOut(node uint64, m *Outgoing, policy Policy) error {
+	switch {
+	case mb.closed.Load():
+		return ErrClosed
+	case m == nil:
+		return fmt.Errorf("%w: send to node %016x: nil Outgoing", ErrNilMessage, node)
+	case m.Value == nil:
+		return fmt.Errorf("%w: send to %q on node %016x", ErrNilMessage, m.Target, node)
+	}
+	return validPolicy(policy)
 }
 
 // target returns the peer for sends to node, meeting the node if the

@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors; the concrete errors wrap them with the name, node or
@@ -47,3 +48,17 @@ func (e *NameTakenError) Error() string {
 
 // Unwrap returns ErrNameTaken.
 func (e *NameTakenError) Unwrap() error { return ErrNameTaken }
+
+// opError is the failure of an operation ("register \"orders\"") for a
+// reason that is an error of this package: its message names the package
+// once ("registry: register "orders": malformed record: ...").
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string {
+	return "registry: " + e.op + ": " + strings.TrimPrefix(e.err.Error(), "registry: ")
+}
+
+func (e *opError) Unwrap() error { return e.err }

@@ -239,7 +239,7 @@ func (r *Registry) Dir() *shm.Dir { return r.dir }
 
 func (r *Registry) checkOpen() error {
 	if r.closed.Load() {
-		return fmt.Errorf("registry: namespace %s: %w", r.ns, ErrClosed)
+		return fmt.Errorf("%w: namespace %s", ErrClosed, r.ns)
 	}
 	return nil
 }
@@ -287,7 +287,7 @@ func (r *Registry) Register(name, target string) error {
 		case herr != nil:
 			// A record nobody can read blocks the name: the reaper
 			// removes it; meanwhile the name is not ours.
-			return fmt.Errorf("registry: register %q: %w", name, herr)
+			return &opError{op: fmt.Sprintf("register %q", name), err: herr}
 		case holder.Node == r.id:
 			return &NameTakenError{Name: name, Holder: r.id, Self: true}
 		case attempt < 2 && !r.alive(holder.Node):
@@ -310,11 +310,14 @@ func (r *Registry) Unregister(name string) error {
 	}
 	file := exclusiveFile(name)
 	e, err := r.readEntry(file)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w: unregister %q: no such name in namespace %s", ErrNotFound, name, r.ns)
+	}
 	if err != nil {
-		return fmt.Errorf("registry: unregister %q: %w", name, err)
+		return &opError{op: fmt.Sprintf("unregister %q", name), err: err}
 	}
 	if e.Node != r.id {
-		return fmt.Errorf("registry: unregister %q: %w (node %016x)", name, ErrNotOwner, e.Node)
+		return fmt.Errorf("%w: unregister %q (node %016x)", ErrNotOwner, name, e.Node)
 	}
 	if err := r.dir.Remove(file); err != nil && !errors.Is(err, shm.ErrNotFound) {
 		return fmt.Errorf("registry: unregister %q: %w", name, err)
@@ -356,7 +359,7 @@ func (r *Registry) Unsubscribe(name string) error {
 	file := sharedFile(name, r.id)
 	if err := r.dir.Remove(file); err != nil {
 		if errors.Is(err, shm.ErrNotFound) {
-			return fmt.Errorf("registry: unsubscribe %q: %w", name, ErrNotFound)
+			return fmt.Errorf("%w: unsubscribe %q: this node does not hold it", ErrNotFound, name)
 		}
 		return fmt.Errorf("registry: unsubscribe %q: %w", name, err)
 	}
@@ -401,8 +404,11 @@ func (r *Registry) Lookup(name string) (Entry, error) {
 		return Entry{}, err
 	}
 	ep, err := r.readEntry(exclusiveFile(name))
+	if errors.Is(err, ErrNotFound) {
+		return Entry{}, fmt.Errorf("%w: lookup %q: no such name in namespace %s", ErrNotFound, name, r.ns)
+	}
 	if err != nil {
-		return Entry{}, fmt.Errorf("registry: lookup %q: %w", name, err)
+		return Entry{}, &opError{op: fmt.Sprintf("lookup %q", name), err: err}
 	}
 	return *ep, nil
 }
@@ -528,13 +534,13 @@ func (r *Registry) readEntry(file string) (*Entry, error) {
 	b, err := r.dir.ReadFile(file, maxRecord)
 	if err != nil {
 		if errors.Is(err, shm.ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, file)
+			return nil, ErrNotFound // the caller says what was not found
 		}
 		return nil, err
 	}
 	e, err := parseEntry(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(r.dir.Path(), file), err)
+		return nil, fmt.Errorf("%w (in %s)", err, filepath.Join(r.dir.Path(), file))
 	}
 	return e, nil
 }
@@ -543,16 +549,16 @@ func (r *Registry) readNode(id uint64) (*Node, error) {
 	b, err := r.dir.ReadFile(nodeFile(id), maxRecord)
 	if err != nil {
 		if errors.Is(err, shm.ErrNotFound) {
-			return nil, fmt.Errorf("registry: node %016x: %w", id, ErrNotFound)
+			return nil, fmt.Errorf("%w: node %016x is not in namespace %s", ErrNotFound, id, r.ns)
 		}
 		return nil, err
 	}
 	n, err := ParseNode(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(r.dir.Path(), nodeFile(id)), err)
+		return nil, fmt.Errorf("%w (in %s)", err, filepath.Join(r.dir.Path(), nodeFile(id)))
 	}
 	if n.ID != id {
-		return nil, fmt.Errorf("%s: %w: record says node %016x", filepath.Join(r.dir.Path(), nodeFile(id)), ErrBadRecord, n.ID)
+		return nil, fmt.Errorf("%w: record says node %016x (in %s)", ErrBadRecord, n.ID, filepath.Join(r.dir.Path(), nodeFile(id)))
 	}
 	return n, nil
 }

@@ -114,7 +114,7 @@ func (d *Dir) checkOpen() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return fmt.Errorf("shm: dir %s: %w", d.path, ErrClosed)
+		return fmt.Errorf("%w: dir %s", ErrClosed, d.path)
 	}
 	return nil
 }
@@ -130,7 +130,7 @@ func (d *Dir) Remove(name string) error {
 	}
 	if err := d.sys.remove(name); err != nil {
 		if os.IsNotExist(err) {
-			return fmt.Errorf("shm: remove %s: %w", filepath.Join(d.path, name), ErrNotFound)
+			return fmt.Errorf("%w: remove %s", ErrNotFound, filepath.Join(d.path, name))
 		}
 		return fmt.Errorf("shm: remove %s: %w", filepath.Join(d.path, name), err)
 	}

@@ -90,7 +90,7 @@ func openDirSys(path string, create bool, gid int) (*dirSys, error) {
 			}
 			return nil, insecure(path, "is not a directory")
 		case errors.Is(err, unix.ENOENT):
-			return nil, fmt.Errorf("shm: open dir %s: %w", path, ErrNotFound)
+			return nil, fmt.Errorf("%w: open dir %s", ErrNotFound, path)
 		}
 		return nil, fmt.Errorf("shm: open dir %s: %w", path, err)
 	}
@@ -253,7 +253,7 @@ func (s *dirSys) create(name string, size int64) (*fileSys, error) {
 	fd, err := unix.Openat(s.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, s.fileMode())
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("shm: create %s: %w", path, ErrExist)
+			return nil, fmt.Errorf("%w: create %s", ErrExist, path)
 		}
 		return nil, fmt.Errorf("shm: create %s: %w", path, err)
 	}
@@ -287,7 +287,7 @@ func (s *dirSys) open(name string) (*fileSys, int64, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, unix.ENOENT):
-			return nil, 0, fmt.Errorf("shm: open %s: %w", path, ErrNotFound)
+			return nil, 0, fmt.Errorf("%w: open %s", ErrNotFound, path)
 		case errors.Is(err, unix.ELOOP):
 			return nil, 0, insecure(path, "is a symlink")
 		}
@@ -352,7 +352,7 @@ func (s *dirSys) publish(tmp, name string) error {
 	err := unix.Linkat(s.fd, tmp, s.fd, name, 0)
 	unix.Unlinkat(s.fd, tmp, 0)
 	if errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("shm: publish %s: %w", s.join(name), ErrExist)
+		return fmt.Errorf("%w: publish %s", ErrExist, s.join(name))
 	}
 	if err != nil {
 		return fmt.Errorf("shm: publish %s: %w", s.join(name), err)
@@ -378,7 +378,7 @@ func (s *dirSys) openLock(name string) (*fileSys, error) {
 	fd, err := unix.Openat(s.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil, fmt.Errorf("shm: open %s: %w", s.join(name), ErrNotFound)
+			return nil, fmt.Errorf("%w: open %s", ErrNotFound, s.join(name))
 		}
 		return nil, fmt.Errorf("shm: open %s: %w", s.join(name), err)
 	}

@@ -45,7 +45,7 @@ func openDirSys(path string, create bool, gid int) (*dirSys, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("shm: open dir %s: %w", path, ErrNotFound)
+			return nil, fmt.Errorf("%w: open dir %s", ErrNotFound, path)
 		}
 		return nil, fmt.Errorf("shm: open dir %s: %w", path, err)
 	}
@@ -80,9 +80,9 @@ func (s *dirSys) openHandle(name string, access, disposition uint32) (*fileSys, 
 	if err != nil {
 		switch {
 		case errors.Is(err, windows.ERROR_FILE_EXISTS), errors.Is(err, windows.ERROR_ALREADY_EXISTS):
-			return nil, fmt.Errorf("shm: create %s: %w", path, ErrExist)
+			return nil, fmt.Errorf("%w: create %s", ErrExist, path)
 		case errors.Is(err, windows.ERROR_FILE_NOT_FOUND), errors.Is(err, windows.ERROR_PATH_NOT_FOUND):
-			return nil, fmt.Errorf("shm: open %s: %w", path, ErrNotFound)
+			return nil, fmt.Errorf("%w: open %s", ErrNotFound, path)
 		}
 		return nil, fmt.Errorf("shm: open %s: %w", path, err)
 	}
@@ -155,7 +155,7 @@ func (s *dirSys) publish(tmp, name string) error {
 	if err != nil {
 		os.Remove(s.join(tmp))
 		if errors.Is(err, windows.ERROR_ALREADY_EXISTS) || errors.Is(err, windows.ERROR_FILE_EXISTS) {
-			return fmt.Errorf("shm: publish %s: %w", s.join(name), ErrExist)
+			return fmt.Errorf("%w: publish %s", ErrExist, s.join(name))
 		}
 		return fmt.Errorf("shm: publish %s: %w", s.join(name), err)
 	}

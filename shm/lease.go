@@ -62,7 +62,7 @@ func (d *Dir) Lease() (*Lease, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, fmt.Errorf("shm: dir %s: %w", d.path, ErrClosed)
+		return nil, fmt.Errorf("%w: dir %s", ErrClosed, d.path)
 	}
 	if d.lease != nil {
 		return d.lease, nil

@@ -258,7 +258,7 @@ func (r *Ring) cellsOf(idx int, w uint64) (int, error) {
 
 func (r *Ring) enter() error {
 	if r.closed.Load() {
-		return fmt.Errorf("shm: ring %s: %w", r.path(), ErrClosed)
+		return fmt.Errorf("%w: ring %s", ErrClosed, r.path())
 	}
 	if r.seg.broken.Load() {
 		return fmt.Errorf("%w: ring %s is unusable after an earlier fault", ErrFault, r.path())
@@ -326,7 +326,7 @@ func (r *Ring) pushWait(ctx context.Context, recs [][]byte) (n int, err error) {
 		return false, err
 	})
 	if err == errAgain {
-		err = fmt.Errorf("shm: push to %s: %w: %w", r.path(), ErrFull, context.Cause(ctx))
+		err = fmt.Errorf("%w: push to %s: %w", ErrFull, r.path(), context.Cause(ctx))
 	}
 	return n, err
 }
@@ -343,14 +343,14 @@ func (r *Ring) TryPush(rec []byte) (err error) {
 	_, blocked, err := r.tryPush([][]byte{rec})
 	if err == errAgain {
 		r.unblockPush(blocked)
-		return fmt.Errorf("shm: push to %s: %w", r.path(), ErrFull)
+		return fmt.Errorf("%w: push to %s", ErrFull, r.path())
 	}
 	return err
 }
 
 func (r *Ring) checkSize(n int) error {
 	if n > r.g.MaxRecord {
-		return fmt.Errorf("shm: push to %s: %w: %d bytes, max %d", r.path(), ErrTooLarge, n, r.g.MaxRecord)
+		return fmt.Errorf("%w: push to %s: %d bytes, max %d", ErrTooLarge, r.path(), n, r.g.MaxRecord)
 	}
 	return nil
 }
@@ -452,7 +452,7 @@ func (r *Ring) tryPush(recs [][]byte) (int, int, error) {
 		}
 		if !atomic.CompareAndSwapUint64(r.word(idx), claimed, mkWord(uint32(pos), stCommitted, false, first, 0)) {
 			r.lateCommit(idx, span)
-			return 0, 0, fmt.Errorf("shm: push to %s: %w (stalled longer than %v)", r.path(), ErrReclaimed, r.g.ReclaimAfter)
+			return 0, 0, fmt.Errorf("%w: push to %s (stalled longer than %v)", ErrReclaimed, r.path(), r.g.ReclaimAfter)
 		}
 		atomic.AddUint64(&r.my[oPushed], uint64(k))
 		r.cons.Ring(1)
@@ -545,7 +545,7 @@ func (r *Ring) Pop(ctx context.Context, dst []byte) (rec []byte, err error) {
 		return hurry, err
 	})
 	if err == errAgain {
-		return nil, fmt.Errorf("shm: pop from %s: %w: %w", r.path(), ErrEmpty, context.Cause(ctx))
+		return nil, fmt.Errorf("%w: pop from %s: %w", ErrEmpty, r.path(), context.Cause(ctx))
 	}
 	if err != nil {
 		return nil, err
@@ -561,7 +561,7 @@ func (r *Ring) TryPop(dst []byte) (rec []byte, err error) {
 	defer r.seg.guard(&err, faultOn())
 	t, _, err := r.take(true, 1)
 	if err == errAgain {
-		return nil, fmt.Errorf("shm: pop from %s: %w", r.path(), ErrEmpty)
+		return nil, fmt.Errorf("%w: pop from %s", ErrEmpty, r.path())
 	}
 	if err != nil {
 		return nil, err
@@ -594,7 +594,7 @@ func (r *Ring) PopBatch(ctx context.Context, max int, fn func(rec []byte)) (n in
 		})
 	}
 	if err == errAgain {
-		return 0, fmt.Errorf("shm: pop from %s: %w: %w", r.path(), ErrEmpty, context.Cause(ctx))
+		return 0, fmt.Errorf("%w: pop from %s: %w", ErrEmpty, r.path(), context.Cause(ctx))
 	}
 	for err == nil {
 		var k int
@@ -636,7 +636,7 @@ func (r *Ring) PopBatchAppend(ctx context.Context, max int, buf []byte, lens []i
 		})
 	}
 	if err == errAgain {
-		return buf, lens, fmt.Errorf("shm: pop from %s: %w: %w", r.path(), ErrEmpty, context.Cause(ctx))
+		return buf, lens, fmt.Errorf("%w: pop from %s: %w", ErrEmpty, r.path(), context.Cause(ctx))
 	}
 	n0 := len(lens)
 	for err == nil {
@@ -1016,7 +1016,7 @@ func (r *Ring) attachOwner() (int, error) {
 		r.me = -1
 		r.reapOwners()
 	}
-	return 0, fmt.Errorf("shm: ring %s: %w (%d)", r.path(), ErrTooManyOwners, r.g.MaxOwners-1)
+	return 0, fmt.Errorf("%w: ring %s (%d)", ErrTooManyOwners, r.path(), r.g.MaxOwners-1)
 }
 
 // Recover reaps every owner whose process has died: claims it left

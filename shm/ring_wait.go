@@ -121,7 +121,7 @@ func (r *Ring) park(ctx context.Context, consumer bool, attempt func(slow bool) 
 	}()
 	for {
 		if r.closed.Load() {
-			return fmt.Errorf("shm: ring %s: %w", r.path(), ErrClosed)
+			return fmt.Errorf("%w: ring %s", ErrClosed, r.path())
 		}
 		if ctx.Err() != nil {
 			return errAgain

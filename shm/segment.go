@@ -80,7 +80,7 @@ func (d *Dir) CreateSegment(name string, kind Kind, bodySize int, init func(body
 		return nil, fmt.Errorf("%w: segment %s body size %d (max %d)", ErrInvalidConfig, name, bodySize, uint64(MaxSegmentSize)-HeaderSize)
 	}
 	if _, _, err := d.sys.open(name); err == nil {
-		return nil, fmt.Errorf("shm: create %s: %w", filepath.Join(d.path, name), ErrExist)
+		return nil, fmt.Errorf("%w: create %s", ErrExist, filepath.Join(d.path, name))
 	}
 	size := HeaderSize + roundUp(bodySize, pageSize)
 	tmp := d.tmpName()

@@ -56,7 +56,7 @@ func engineOf(sys *actor.System) (*engine, error) {
 		return e, nil
 	}
 	if sys == nil {
-		return nil, fmt.Errorf("%w: nil System", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: nil System", ErrInvalidArgument)
 	}
 	host := link.Of(sys.ActorSystem)
 	if host == nil {

@@ -16,6 +16,9 @@ const SubjectHeader = "topic.subject"
 // Subject returns the subject of the publication an actor is handling,
 // or "" when the message is not one.
 func Subject(ctx actor.Context) string {
+	if ctx == nil {
+		return ""
+	}
 	h := ctx.MessageHeader()
 	if h == nil {
 		return ""
@@ -58,22 +61,22 @@ type Stats struct {
 // SubjectHeader header. When Subscribe returns, every node of the
 // namespace routes matching publications to this node: a Publish issued
 // anywhere afterwards is delivered.
+//
+// A nil System or PID makes an error wrapping ErrInvalidArgument; a bad
+// pattern, ErrInvalidSubject; a bad or nil option, ErrInvalidOption; a
+// closed System, ErrClosed; nodes that do not confirm in time,
+// ErrUnconfirmed. The other Subscribe calls fail the same ways.
 func Subscribe(sys *actor.System, pattern string, pid *actor.PID, opts ...Option) (*Subscription, error) {
-	if pid == nil {
-		return nil, fmt.Errorf("%w: subscribe %q: nil PID", ErrInvalidOption, pattern)
-	}
-	return subscribe(sys, pattern, "", pid, nil, opts)
+	return subscribe(sys, pattern, "", false, true, pid, nil, opts)
 }
 
 // SubscribeFunc calls fn for every publication on a subject matching
 // pattern, one call at a time, in publication order for each publisher.
 // fn runs on a goroutine of the subscription's own and must not keep msg
-// for writing: other subscribers may hold the same value.
+// for writing: other subscribers may hold the same value. A nil fn makes
+// an error wrapping ErrInvalidArgument.
 func SubscribeFunc(sys *actor.System, pattern string, fn func(subject string, msg any), opts ...Option) (*Subscription, error) {
-	if fn == nil {
-		return nil, fmt.Errorf("%w: subscribe %q: nil function", ErrInvalidOption, pattern)
-	}
-	return subscribe(sys, pattern, "", nil, fn, opts)
+	return subscribe(sys, pattern, "", false, false, nil, fn, opts)
 }
 
 // QueueSubscribe makes the actor pid a member of queue group group for
@@ -82,43 +85,62 @@ func SubscribeFunc(sys *actor.System, pattern string, fn func(subject string, ms
 // group's publications wait in a work queue (package actor's QueuePID)
 // that members take from, so a member that dies loses only what it had
 // taken. The pending limit and slow-consumer policy do not apply:
-// publishers wait for room in the queue as for any send.
+// publishers wait for room in the queue as for any send. A bad group name
+// makes an error wrapping ErrInvalidGroup.
 func QueueSubscribe(sys *actor.System, pattern, group string, pid *actor.PID, opts ...Option) (*Subscription, error) {
-	if pid == nil {
-		return nil, fmt.Errorf("%w: subscribe %q: nil PID", ErrInvalidOption, pattern)
-	}
-	if err := ValidGroup(group); err != nil {
-		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
-	}
-	return subscribe(sys, pattern, group, pid, nil, opts)
+	return subscribe(sys, pattern, group, true, true, pid, nil, opts)
 }
 
 // QueueSubscribeFunc is QueueSubscribe with a function: fn handles each
 // publication the member takes, and the member takes the next one only
 // when fn has returned.
 func QueueSubscribeFunc(sys *actor.System, pattern, group string, fn func(subject string, msg any), opts ...Option) (*Subscription, error) {
-	if fn == nil {
-		return nil, fmt.Errorf("%w: subscribe %q: nil function", ErrInvalidOption, pattern)
-	}
-	if err := ValidGroup(group); err != nil {
-		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
-	}
-	return subscribe(sys, pattern, group, nil, fn, opts)
+	return subscribe(sys, pattern, group, true, false, nil, fn, opts)
 }
 
-func subscribe(sys *actor.System, pattern, group string, pid *actor.PID, fn func(string, any), opts []Option) (*Subscription, error) {
-	if err := ValidPattern(pattern); err != nil {
-		return nil, fmt.Errorf("topic: subscribe: %w", err)
-	}
+// checkSubscribe checks what the Subscribe calls are given: a queue
+// group's name when queue, a PID when toActor, else a function.
+func checkSubscribe(sys *actor.System, pattern, group string, queue, toActor bool, pid *actor.PID, fn func(string, any), opts []Option) (settings, error) {
 	set := defaults()
-	for _, o := range opts {
-		if err := o(&set); err != nil {
-			return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+	switch {
+	case sys == nil:
+		return set, fmt.Errorf("%w: nil System", ErrInvalidArgument)
+	case toActor && pid == nil:
+		return set, fmt.Errorf("%w: nil PID", ErrInvalidArgument)
+	case !toActor && fn == nil:
+		return set, fmt.Errorf("%w: nil function", ErrInvalidArgument)
+	}
+	if err := ValidPattern(pattern); err != nil {
+		return set, err
+	}
+	if queue {
+		if err := ValidGroup(group); err != nil {
+			return set, err
 		}
+	}
+	for _, o := range opts {
+		if o == nil {
+			return set, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+		}
+		if err := o(&set); err != nil {
+			return set, err
+		}
+	}
+	return set, nil
+}
+
+func subscribe(sys *actor.System, pattern, group string, queue, toActor bool, pid *actor.PID, fn func(string, any), opts []Option) (*Subscription, error) {
+	op := fmt.Sprintf("subscribe %q", pattern)
+	if queue {
+		op = fmt.Sprintf("subscribe %q group %q", pattern, group)
+	}
+	set, err := checkSubscribe(sys, pattern, group, queue, toActor, pid, fn, opts)
+	if err != nil {
+		return nil, opErr(op, err)
 	}
 	e, err := engineOf(sys)
 	if err != nil {
-		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+		return nil, opErr(op, err)
 	}
 	name, target := regName(pattern, group)
 	s := &Subscription{e: e, id: e.nextID.Add(1), pattern: pattern, group: group, name: name, set: set, pid: pid, fn: fn}
@@ -127,18 +149,18 @@ func subscribe(sys *actor.System, pattern, group string, pid *actor.PID, fn func
 		go s.run()
 	} else {
 		if s.consumer, err = sys.ConsumeQueue(queueName(name), consumerProps(s)); err != nil {
-			return nil, fmt.Errorf("topic: subscribe %q group %q: %w", pattern, group, err)
+			return nil, opErr(op, err)
 		}
 	}
 	if err := e.addLocal(s); err != nil {
 		s.stop()
-		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+		return nil, opErr(op, err)
 	}
 	if s.h, err = e.hold(name, target, set.confirm); err != nil {
 		s.done.Store(true)
 		e.removeLocal(s)
 		s.stop()
-		return nil, fmt.Errorf("topic: subscribe %q: %w", pattern, err)
+		return nil, opErr(op, err)
 	}
 	return s, nil
 }
@@ -226,10 +248,15 @@ func (s *Subscription) stop() {
 // and publications still waiting for it are discarded (counted in
 // Stats). The last subscription of a node for a pattern takes the node
 // out of the pattern's routing. Unsubscribing twice returns
-// ErrUnsubscribed.
+// ErrUnsubscribed; after the System is closed (which ends every
+// subscription), the error is ErrClosed and ErrUnsubscribed.
 func (s *Subscription) Unsubscribe() error {
 	if !s.done.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: %q", ErrUnsubscribed, s.pattern)
+		op := fmt.Sprintf("unsubscribe %q", s.pattern)
+		if s.e.closed.Load() {
+			return &opError{op: op, err: closedError{also: ErrUnsubscribed}}
+		}
+		return &opError{op: op, err: ErrUnsubscribed}
 	}
 	s.e.removeLocal(s)
 	s.stop()
@@ -259,9 +286,12 @@ func (s *Subscription) Stats() Stats {
 // Subscribers in this process get msg itself, without serialization. A
 // subject nobody subscribes to costs a lookup and nothing else.
 //
-// Publish returns an error for a bad subject, a message type not
-// registered for crossing processes (actor.RegisterMessage) when another
-// process subscribes, a message too large, or a closed System.
+// Publish returns an error for a nil System or message
+// (ErrInvalidArgument), a bad subject (ErrInvalidSubject), a message type
+// not registered for crossing processes when another process subscribes
+// (actor.ErrUnregistered), a message that cannot be encoded
+// (actor.ErrEncode) or is too large (mailbox.ErrTooLarge), or a closed
+// System (ErrClosed).
 // Publications dropped because a subscriber does not keep up are not
 // errors of the publisher's: they are counted and reported as
 // SlowConsumer events. A Block subscription in this process makes Publish
@@ -270,15 +300,22 @@ func (s *Subscription) Stats() Stats {
 // and paused this node (see WithSlowConsumer). Publications to other
 // subjects, and to other nodes, do not wait for it.
 func Publish(sys *actor.System, subject string, msg any) error {
+	op := fmt.Sprintf("publish %q", subject)
+	switch {
+	case sys == nil:
+		return opErr(op, fmt.Errorf("%w: nil System", ErrInvalidArgument))
+	case msg == nil:
+		return opErr(op, fmt.Errorf("%w: nil message", ErrInvalidArgument))
+	}
 	if err := ValidSubject(subject); err != nil {
-		return fmt.Errorf("topic: publish: %w", err)
+		return opErr(op, err)
 	}
 	e, err := engineOf(sys)
 	if err != nil {
-		return fmt.Errorf("topic: publish %q: %w", subject, err)
+		return opErr(op, err)
 	}
 	if err := e.publish(subject, msg); err != nil {
-		return fmt.Errorf("topic: publish %q: %w", subject, err)
+		return opErr(op, err)
 	}
 	return nil
 }
@@ -294,11 +331,15 @@ type NodeStats struct {
 	Rejected    uint64 // publications received with a bad subject or undecodable payload
 }
 
-// StatsOf returns sys's publication counters.
+// StatsOf returns sys's publication counters; a nil System makes
+// ErrInvalidArgument, a closed one ErrClosed.
 func StatsOf(sys *actor.System) (NodeStats, error) {
+	if sys == nil {
+		return NodeStats{}, opErr("stats", fmt.Errorf("%w: nil System", ErrInvalidArgument))
+	}
 	e, err := engineOf(sys)
 	if err != nil {
-		return NodeStats{}, err
+		return NodeStats{}, opErr("stats", err)
 	}
 	return NodeStats{
 		Published: e.published.Load(), Sent: e.sent.Load(), Dropped: e.dropped.Load(), Waited: e.waited.Load(),

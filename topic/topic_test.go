@@ -325,9 +325,14 @@ func TestBadInput(t *testing.T) {
 		{"bad subject", func() error { return Publish(a, "a.*", &Note{}) }, ErrInvalidSubject},
 		{"empty subject", func() error { return Publish(a, "", &Note{}) }, ErrInvalidSubject},
 		{"bad group", func() error { _, err := QueueSubscribeFunc(a, "a", "my group", fn); return err }, ErrInvalidGroup},
-		{"nil function", func() error { _, err := SubscribeFunc(a, "a", nil); return err }, ErrInvalidOption},
-		{"nil PID", func() error { _, err := Subscribe(a, "a", nil); return err }, ErrInvalidOption},
-		{"nil queue PID", func() error { _, err := QueueSubscribe(a, "a", "g", nil); return err }, ErrInvalidOption},
+		{"bad group, actor", func() error { _, err := QueueSubscribe(a, "a", "", pid); return err }, ErrInvalidGroup},
+		{"bad pattern, queue", func() error { _, err := QueueSubscribe(a, "a.", "g", pid); return err }, ErrInvalidSubject},
+		{"nil function", func() error { _, err := SubscribeFunc(a, "a", nil); return err }, ErrInvalidArgument},
+		{"nil queue function", func() error { _, err := QueueSubscribeFunc(a, "a", "g", nil); return err }, ErrInvalidArgument},
+		{"nil PID", func() error { _, err := Subscribe(a, "a", nil); return err }, ErrInvalidArgument},
+		{"nil queue PID", func() error { _, err := QueueSubscribe(a, "a", "g", nil); return err }, ErrInvalidArgument},
+		{"nil option", func() error { _, err := SubscribeFunc(a, "a", fn, nil); return err }, ErrInvalidOption},
+		{"nil queue option", func() error { _, err := QueueSubscribe(a, "a", "g", pid, nil); return err }, ErrInvalidOption},
 		{"pending 0", func() error { _, err := Subscribe(a, "a", pid, WithPending(0)); return err }, ErrInvalidOption},
 		{"bad policy", func() error { _, err := SubscribeFunc(a, "a", fn, WithSlowConsumer(Policy(9), 0)); return err }, ErrInvalidOption},
 		{"drop with timeout", func() error {
@@ -335,13 +340,24 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, ErrInvalidOption},
 		{"confirm 0", func() error { _, err := SubscribeFunc(a, "a", fn, WithConfirmTimeout(0)); return err }, ErrInvalidOption},
-		{"nil system", func() error { return Publish(nil, "a", &Note{}) }, ErrInvalidOption},
+		{"nil system", func() error { return Publish(nil, "a", &Note{}) }, ErrInvalidArgument},
+		{"nil system, subscribe", func() error { _, err := SubscribeFunc(nil, "a", fn); return err }, ErrInvalidArgument},
+		{"nil system, stats", func() error { _, err := StatsOf(nil); return err }, ErrInvalidArgument},
+		{"nil message", func() error { return Publish(a, "a", nil) }, ErrInvalidArgument},
+		{"unencodable", func() error {
+			if _, err := SubscribeFunc(b, "chan", fn); err != nil {
+				return err
+			}
+			return Publish(a, "chan", &WithChan{C: make(chan int)})
+		}, actor.ErrEncode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.do(); !errors.Is(err, tt.want) {
+			err := tt.do()
+			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
+			checkMessage(t, err)
 		})
 	}
 	t.Run("unregistered type to another process", func(t *testing.T) {
@@ -400,15 +416,47 @@ func TestBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cpid := c.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
 		c.Close()
-		if err := Publish(c, "bye", &Note{}); !errors.Is(err, ErrClosed) {
-			t.Fatalf("Publish after Close: %v", err)
+		calls := []struct {
+			name string
+			do   func() error
+		}{
+			{"Publish", func() error { return Publish(c, "bye", &Note{}) }},
+			{"Subscribe", func() error { _, err := Subscribe(c, "bye", cpid); return err }},
+			{"SubscribeFunc", func() error { _, err := SubscribeFunc(c, "bye", fn); return err }},
+			{"QueueSubscribe", func() error { _, err := QueueSubscribe(c, "bye", "g", cpid); return err }},
+			{"QueueSubscribeFunc", func() error { _, err := QueueSubscribeFunc(c, "bye", "g", fn); return err }},
+			{"StatsOf", func() error { _, err := StatsOf(c); return err }},
+			{"Unsubscribe", sub.Unsubscribe},
 		}
-		if _, err := SubscribeFunc(c, "bye", fn); !errors.Is(err, ErrClosed) {
-			t.Fatalf("Subscribe after Close: %v", err)
+		for _, call := range calls {
+			t.Run(call.name, func(t *testing.T) {
+				err := call.do()
+				if !errors.Is(err, ErrClosed) || !errors.Is(err, actor.ErrClosed) {
+					t.Fatalf("err = %v, want ErrClosed (and actor.ErrClosed)", err)
+				}
+				checkMessage(t, err)
+			})
 		}
+		// Close ended the subscription.
 		if err := sub.Unsubscribe(); !errors.Is(err, ErrUnsubscribed) {
-			t.Fatalf("Unsubscribe after Close: %v (Close ends subscriptions)", err)
+			t.Fatalf("Unsubscribe after Close: %v, want ErrUnsubscribed too", err)
 		}
 	})
+}
+
+// WithChan has a field msgpack cannot encode.
+type WithChan struct{ C chan int }
+
+func init() { actor.RegisterMessage[*WithChan]() }
+
+// checkMessage fails t if err's message repeats a package prefix.
+func checkMessage(t *testing.T, err error) {
+	t.Helper()
+	for _, p := range []string{"topic: ", "shmactor: ", "registry: ", "mailbox: ", "shm: ", "wire: "} {
+		if strings.Count(err.Error(), p) > 1 {
+			t.Errorf("%q repeats %q", err, p)
+		}
+	}
 }

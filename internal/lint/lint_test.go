@@ -214,3 +214,89 @@ func TestLibraryModuleHasNoBenchPeers(t *testing.T) {
 		}
 	}
 }
+
+// An error message names its package once: fmt.Errorf("shm: open %s: %w",
+// path, ErrNotFound) reads "shm: open /x: shm: not found". A sentinel of
+// the package itself goes first ("%w: open %s"), where its prefix is the
+// message's.
+func TestNoDoubledErrorPrefix(t *testing.T) {
+	root := moduleRoot(t)
+	type file struct {
+		rel  string
+		fset *token.FileSet
+		ast  *ast.File
+	}
+	var files []file
+	sentinels := map[string]map[string]bool{} // package directory → its Err* variables
+	for _, rel := range goFiles(t, root) {
+		if strings.HasPrefix(rel, "bench/") || strings.HasPrefix(rel, "examples/") {
+			continue
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, filepath.Join(root, rel), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file{rel, fset, f})
+		dir := filepath.Dir(rel)
+		if sentinels[dir] == nil {
+			sentinels[dir] = map[string]bool{}
+		}
+		for name, o := range f.Scope.Objects {
+			if o.Kind == ast.Var && strings.HasPrefix(name, "Err") {
+				sentinels[dir][name] = true
+			}
+		}
+	}
+	for _, f := range files {
+		own := sentinels[filepath.Dir(f.rel)]
+		ast.Inspect(f.ast, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) < 2 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || sel.Sel.Name != "Errorf" {
+				return true
+			}
+			if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "fmt" {
+				return true
+			}
+			lit, ok := call.Args[0].(*ast.BasicLit)
+			if !ok {
+				return true
+			}
+			format, _ := strconv.Unquote(lit.Value)
+			prefix, _, ok := strings.Cut(format, ": ")
+			if !ok || strings.ContainsAny(prefix, "% ") {
+				return true // no package prefix
+			}
+			for _, arg := range wrapped(format, call.Args[1:]) {
+				if id, ok := arg.(*ast.Ident); ok && own[id.Name] {
+					t.Errorf("%s: %q wraps %s after its own prefix %q; put the sentinel first", f.fset.Position(call.Pos()), format, id.Name, prefix+":")
+				}
+			}
+			return true
+		})
+	}
+}
+
+// wrapped returns the arguments of format's %w verbs.
+func wrapped(format string, args []ast.Expr) []ast.Expr {
+	var out []ast.Expr
+	k := 0
+	for i := 0; i < len(format)-1; i++ {
+		if format[i] != '%' {
+			continue
+		}
+		if format[i+1] == '%' {
+			i++
+			continue
+		}
+		if format[i+1] == 'w' && k < len(args) {
+			out = append(out, args[k])
+		}
+		k++
+	}
+	return out
+}

@@ -51,7 +51,7 @@ func (e *Encoder) AppendPayload(dst []byte, v any) ([]byte, error) {
 	}
 	out, err := rt.codec.enc(dst, reflect.ValueOf(v), e)
 	if err != nil {
-		return dst, fmt.Errorf("wire: encode %T: %w", v, err)
+		return dst, fmt.Errorf("%w %T: %w", ErrEncode, v, err)
 	}
 	return out, nil
 }

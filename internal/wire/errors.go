@@ -36,6 +36,11 @@ var (
 	// ErrRegistration is returned by Register when a type or name is
 	// already taken or a name cannot be derived.
 	ErrRegistration = errors.New("wire: registration")
+
+	// ErrEncode is returned when a value of a registered type cannot be
+	// encoded (a field of a kind msgpack has no encoding for, such as a
+	// channel or a function).
+	ErrEncode = errors.New("wire: cannot encode")
 )
 
 // FieldError says which header field (or payload position) is malformed.
@@ -63,7 +68,7 @@ func (e *UnregisteredTypeError) Error() string {
 	if e.Type == nil {
 		return "wire: cannot encode a value of type <nil interface>"
 	}
-	return fmt.Sprintf("wire: type %v is not registered: call Register for it", e.Type)
+	return fmt.Sprintf("wire: type %v is not registered", e.Type)
 }
 
 // Unwrap returns ErrUnregistered.

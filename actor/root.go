@@ -1,0 +1,47 @@
+package actor
+
+import (
+	"fmt"
+	"strings"
+
+	proto "github.com/asynkron/protoactor-go/actor"
+)
+
+// installRootSpawn makes Root.SpawnNamed SpawnNamed, unless local is set
+// (WithLocalRootNames); s.spawnRoot keeps protoactor's spawning, for
+// SpawnNamed itself.
+//
+// Typed out of habit, protoactor's own Root.SpawnNamed would make a name
+// only this process knows: a Lookup anywhere else fails, silently
+// different from what the caller meant. A spawn middleware on the
+// System's Root sends every spawn under a name the caller chose to
+// SpawnNamed, which claims the name in the namespace registry. Spawns
+// under ids protoactor makes (Root.Spawn, "$12"; Root.SpawnPrefix,
+// "worker$12") contain '$' and stay local, as do children spawned from an
+// actor's context.
+func (s *System) installRootSpawn(local bool) {
+	s.spawnRoot = s.Root.Copy()
+	if local {
+		return
+	}
+	s.Root.WithSpawnMiddleware(func(next proto.SpawnFunc) proto.SpawnFunc {
+		return func(sys *proto.ActorSystem, id string, props *Props, parent proto.SpawnerContext) (*PID, error) {
+			if strings.Contains(id, "$") {
+				return next(sys, id, props, parent)
+			}
+			return s.SpawnNamed(props, id)
+		}
+	})
+}
+
+// checkSpawn checks what SpawnNamed is given, before the name is
+// claimed. (The registry checks the name.)
+func (s *System) checkSpawn(props *Props, name string) error {
+	switch {
+	case s.closed.Load():
+		return fmt.Errorf("%w: spawn %q", ErrClosed, name)
+	case props == nil:
+		return fmt.Errorf("%w: spawn %q: nil Props", ErrInvalidArgument, name)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package actor
+
+import (
+	"fmt"
+	"time"
+
+	proto "github.com/asynkron/protoactor-go/actor"
+)
+
+// localAddress is protoactor-go's address for PIDs of this process made
+// without one (NewPID("nonhost", id)); PIDs of spawned actors carry the
+// node's address.
+const localAddress = "nonhost"
+
+// Send sends msg to pid, like Root.Send, but returns the problems known
+// when it queues the message instead of only dead-lettering them: a nil
+// PID or message (ErrInvalidArgument), a PID of no node of this namespace
+// (ErrNotShmPID), an unregistered type (ErrUnregistered), a message that
+// cannot be encoded (ErrEncode) or is too large for the receiver's inbox
+// (mailbox.ErrTooLarge), a node that is gone (mailbox.ErrNodeGone), a full
+// send queue (per the back-pressure policy: mailbox.ErrFull,
+// mailbox.ErrDropped), a closed System (ErrClosed). A message that fails
+// after it was queued (the receiver's inbox stayed full, the node died) is
+// a dead letter and counted in Stats. Local PIDs are sent to directly,
+// without serialization. Sends to a work queue's PID (QueuePID) report
+// their problems the same way.
+func (s *System) Send(pid *PID, msg any) error {
+	if err := s.checkSend("send", pid, msg); err != nil {
+		return err
+	}
+	return s.send(pid, msg, nil)
+}
+
+// Request sends msg to pid and waits up to timeout for the answer. It
+// reports what Send reports, at once, and a timeout that is not positive
+// as ErrInvalidArgument; a request that is delivered and not answered in
+// time fails with ErrTimeout, one whose target does not exist or whose
+// node dies before answering with ErrDeadLetter.
+func (s *System) Request(pid *PID, msg any, timeout time.Duration) (any, error) {
+	if err := s.checkSend("request", pid, msg); err != nil {
+		return nil, err
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("%w: request to %s: timeout %v, want more than 0", ErrInvalidArgument, pidText(pid), timeout)
+	}
+	f := proto.NewFuture(s.ActorSystem, timeout)
+	if err := s.send(pid, msg, f.PID()); err != nil {
+		if p, ok := s.ProcessRegistry.GetLocal(f.PID().Id); ok {
+			p.Stop(f.PID()) // ends the future and its timer
+		}
+		return nil, err
+	}
+	return f.Result()
+}
+
+// checkSend checks what Send and Request are given.
+func (s *System) checkSend(op string, pid *PID, msg any) error {
+	switch {
+	case s.closed.Load():
+		if pid == nil {
+			return fmt.Errorf("%w: %s", ErrClosed, op)
+		}
+		return fmt.Errorf("%w: %s to %s", ErrClosed, op, pidText(pid))
+	case pid == nil:
+		return fmt.Errorf("%w: %s to a nil PID", ErrInvalidArgument, op)
+	case msg == nil:
+		return fmt.Errorf("%w: %s to %s: nil message", ErrInvalidArgument, op, pidText(pid))
+	}
+	return nil
+}
+
+// send sends msg to pid with sender (nil for none), returning the problems
+// known when the message is queued. A local PID gets msg directly.
+func (s *System) send(pid *PID, msg any, sender *PID) error {
+	if node, ok := s.nodeOf(pid.Address); ok && node != s.id {
+		return s.remote(node).send(pid, msg, sender)
+	}
+	if pid.Address == s.prefix+queueNode {
+		return (&queueProcess{sys: s, name: pid.Id}).send(msg, sender, nil)
+	}
+	if pid.Address != s.addr && pid.Address != localAddress {
+		if _, ok := s.ProcessRegistry.Get(pid); !ok {
+			return fmt.Errorf("%w: %s (namespace %q)", ErrNotShmPID, pidText(pid), s.ns)
+		}
+	}
+	if sender != nil {
+		s.Root.Send(pid, &proto.MessageEnvelope{Message: msg, Sender: sender})
+		return nil
+	}
+	s.Root.Send(pid, msg)
+	return nil
+}
+
+// pidText is a PID as users write it: address/id.
+func pidText(pid *PID) string { return pid.Address + "/" + pid.Id }
