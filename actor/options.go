@@ -93,8 +93,11 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithInbox sets the geometry of this node's inbox ring (shm defaults:
-// 8192 cells of 256 bytes, records up to 64 KiB).
+// WithInbox sets the geometry of this node's inbox ring, and of the work
+// queue rings this node creates (shm defaults: 8192 cells of 256 bytes,
+// records up to 64 KiB, the envelope included). A message must fit the
+// receiver's records: give every node that receives large messages, and
+// every node that may create a queue they go through, a larger MaxRecord.
 func WithInbox(cfg shm.RingConfig) Option {
 	return func(o *options) error {
 		if _, err := shm.ValidRingConfig(cfg); err != nil {

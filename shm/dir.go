@@ -42,11 +42,14 @@ type Dir struct {
 	probes probeCache
 }
 
-// OpenDir opens the namespace directory at path, creating it when
-// opts.Create is set. It refuses (with an *InsecureError) a path whose last
-// element is a symlink, a directory owned by another user, a directory whose
-// mode is not exactly 0700 (0770 for a group namespace), and a path with an
-// ancestor that other users could rename or replace.
+// OpenDir opens the namespace directory at path, creating it (and missing
+// parents) when opts.Create is set. It refuses (with an *InsecureError)
+// a namespace directory or a parent of it (the root namespaces live in)
+// that is a symlink, a symlink further up not owned by root, a directory
+// owned by another user, a directory whose mode is not exactly 0700 (0770
+// for a group namespace), and a path with an ancestor that other users
+// could rename or replace. No element is created or opened through a
+// symlink that fails these checks.
 func OpenDir(path string, opts *DirOptions) (*Dir, error) {
 	if opts == nil {
 		opts = &DirOptions{}

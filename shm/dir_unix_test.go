@@ -235,3 +235,115 @@ func TestSegmentRefusesPlantedFiles(t *testing.T) {
 		})
 	}
 }
+
+// symlinkedRoot makes, in a fresh private parent, the directory "elsewhere"
+// (sticky and writable by all, like /var/tmp) and a symlink to it named as
+// the default root is, as another user could plant it before a first
+// Join. It returns the symlink's path and its target.
+func symlinkedRoot(t *testing.T) (root, target string) {
+	t.Helper()
+	parent := filepath.Dir(testproc.TempDir(t))
+	target = filepath.Join(parent, "elsewhere")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(target, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	root = filepath.Join(parent, fmt.Sprintf("shmactor-%d", os.Geteuid()))
+	if err := os.Symlink(target, root); err != nil {
+		t.Fatal(err)
+	}
+	return root, target
+}
+
+// wantNothingIn fails the test if anything was created in dir.
+func wantNothingIn(t *testing.T, dir string) {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) > 0 {
+		t.Fatalf("%s: %d entries created through a symlink (first %s)", dir, len(es), es[0].Name())
+	}
+}
+
+// The root directory a namespace lives in is never followed through a
+// symlink, with or without Create, and nothing is made at its target.
+func TestDirRefusesSymlinkedRoot(t *testing.T) {
+	root, target := symlinkedRoot(t)
+	for _, create := range []bool{true, false} {
+		_, err := OpenDir(filepath.Join(root, "ns"), &DirOptions{Create: create})
+		wantInsecure(t, err, "symlink")
+		if ie := (*InsecureError)(nil); errors.As(err, &ie) && ie.Path != root {
+			t.Errorf("create=%v: error names %s, want the symlink %s", create, ie.Path, root)
+		}
+		wantNothingIn(t, target)
+	}
+	// Also when the namespace is already there, at the symlink's target.
+	if err := os.Mkdir(filepath.Join(target, "ns"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenDir(filepath.Join(root, "ns"), nil)
+	wantInsecure(t, err, "symlink")
+}
+
+// A missing directory below a symlink is not created through it: the
+// symlink is refused before anything is made.
+func TestDirRefusesSymlinkAboveRoot(t *testing.T) {
+	link, target := symlinkedRoot(t)
+	if os.Geteuid() == 0 {
+		// Root's own symlinks are followed above the root (system links
+		// such as /var -> private/var); another user's are not.
+		if err := os.Lchown(link, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := OpenDir(filepath.Join(link, "a", "root", "ns"), &DirOptions{Create: true})
+	wantInsecure(t, err, "symlink")
+	wantNothingIn(t, target)
+}
+
+// Above the root, a symlink owned by root is followed, and the directories
+// it leads to are checked like any other ancestor.
+func TestDirFollowsRootSymlinkAboveRoot(t *testing.T) {
+	requireRoot(t)
+	link, target := symlinkedRoot(t)
+	path := filepath.Join(link, "root", "ns")
+	d, err := OpenDir(path, &DirOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if fi, err := os.Lstat(filepath.Join(target, "root", "ns")); err != nil || !fi.IsDir() {
+		t.Fatalf("namespace not made at the symlink's target: %v", err)
+	}
+	// The target's ancestors are checked: one writable by others without
+	// the sticky bit is refused.
+	if err := os.Chmod(target, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenDir(path, nil)
+	wantInsecure(t, err, "writable by others")
+}
+
+// The namespace directory itself inside a good root is never a symlink.
+func TestDirRefusesSymlinkedNamespace(t *testing.T) {
+	root := testproc.TempDir(t) // not there yet
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(filepath.Dir(root), "elsewhere")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(root, "ns")); err != nil {
+		t.Fatal(err)
+	}
+	for _, create := range []bool{true, false} {
+		_, err := OpenDir(filepath.Join(root, "ns"), &DirOptions{Create: create})
+		wantInsecure(t, err, "symlink")
+		wantNothingIn(t, target)
+	}
+}

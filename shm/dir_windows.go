@@ -37,23 +37,34 @@ func DefaultRoot() (string, error) {
 }
 
 func openDirSys(path string, create bool, gid int) (*dirSys, error) {
+	// The root (the namespace's parent) and the namespace are never
+	// followed through a symlink or junction: each is checked with Lstat
+	// before anything is made inside it.
+	root := filepath.Dir(path)
 	if create {
-		if err := os.MkdirAll(path, 0o700); err != nil {
-			return nil, fmt.Errorf("shm: mkdir %s: %w", path, err)
+		if err := os.MkdirAll(filepath.Dir(root), 0o700); err != nil {
+			return nil, fmt.Errorf("shm: mkdir %s: %w", filepath.Dir(root), err)
 		}
 	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("%w: open dir %s", ErrNotFound, path)
+	for _, p := range []string{root, path} {
+		fi, err := os.Lstat(p)
+		if os.IsNotExist(err) && create {
+			if err = os.Mkdir(p, 0o700); err == nil || os.IsExist(err) {
+				fi, err = os.Lstat(p)
+			}
 		}
-		return nil, fmt.Errorf("shm: open dir %s: %w", path, err)
-	}
-	if fi.Mode()&os.ModeSymlink != 0 || fi.Mode()&os.ModeIrregular != 0 {
-		return nil, insecure(path, "is a symlink or reparse point")
-	}
-	if !fi.IsDir() {
-		return nil, insecure(path, "is not a directory")
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil, fmt.Errorf("%w: open dir %s", ErrNotFound, path)
+			}
+			return nil, fmt.Errorf("shm: open dir %s: %w", path, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 || fi.Mode()&os.ModeIrregular != 0 {
+			return nil, insecure(p, "is a symlink or reparse point")
+		}
+		if !fi.IsDir() {
+			return nil, insecure(p, "is not a directory")
+		}
 	}
 	return &dirSys{path: path}, nil
 }

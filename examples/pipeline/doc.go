@@ -15,6 +15,11 @@
 // found missing at the sink and sent again, so the run still ends with
 // every message processed, and counted once, at the sink.
 //
+// Every process sizes its inbox, and the work queue, from -size, so each
+// size the flag accepts (up to 256 KiB) fits: the default inbox takes
+// records of up to 64 KiB, envelope included.
+//
 // Everything lives in a private namespace directory that is removed at
-// the end, also on Ctrl-C.
+// the end, also on Ctrl-C: the parent kills every child, at once, and
+// removes the namespace, and a second Ctrl-C does not interrupt that.
 package main

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,8 +69,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if c.every <= 0 {
 		c.every = max(c.n/10, 1)
 	}
+	// Ctrl-C and SIGTERM are caught until the children are stopped and the
+	// namespace removed: the children ignore Ctrl-C, so a parent killed
+	// by a second one halfway through its cleanup would leave them
+	// running, and the namespace behind.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	p := &pipeline{cfg: c, out: stdout, errw: stderr}
-	err := p.run()
+	err := p.run(sigs)
 	p.cleanup()
 	if err != nil {
 		fmt.Fprintln(stderr, "pipeline:", err)
@@ -87,18 +95,22 @@ type pipeline struct {
 	cfg       config
 	out, errw io.Writer
 	root      string
-	sys       *actor.System
 	sink      *child
 	source    *child
 	workers   []*child
-	all       []*child
 	unique    atomic.Int64
 	progress  chan struct{}
 	tty       bool
+
+	mu       sync.Mutex // guards the rest: work and stop share them
+	stopping bool       // no child starts any more
+	sys      *actor.System
+	all      []*child
 }
 
-// run starts the children, feeds the pipeline and prints the summary.
-func (p *pipeline) run() error {
+// run starts the children, feeds the pipeline and prints the summary. On
+// a signal it stops the children and returns errInterrupted.
+func (p *pipeline) run(sigs <-chan os.Signal) error {
 	dir := os.TempDir()
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		dir = "/dev/shm" // segments in memory, as in production
@@ -108,29 +120,37 @@ func (p *pipeline) run() error {
 		return err
 	}
 	p.root = filepath.Join(p.root, "ns")
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(stop)
 	done := make(chan error, 1)
 	go func() { done <- p.work() }()
 	select {
 	case err := <-done:
 		return err
-	case <-stop:
+	case <-sigs:
+		fmt.Fprintln(p.errw, "pipeline: interrupted: stopping the children and removing the namespace")
+		p.stop()
+		// With its children gone, whatever work waits for fails at once.
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
 		return errInterrupted
 	}
 }
 
 func (p *pipeline) work() error {
 	c := p.cfg
-	opts := []actor.Option{actor.WithRoot(p.root)}
-	if c.plaintext {
-		opts = append(opts, actor.WithPlaintext())
-	}
-	var err error
-	if p.sys, err = actor.Join(namespace, opts...); err != nil {
+	sys, err := actor.Join(namespace, joinOptions(p.root, c.plaintext, c.size)...)
+	if err != nil {
 		return err
 	}
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
+		sys.Close()
+		return errInterrupted
+	}
+	p.sys = sys
+	p.mu.Unlock()
 	if f, ok := p.out.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
@@ -139,7 +159,7 @@ func (p *pipeline) work() error {
 	p.progress = make(chan struct{}, 1)
 	var started atomic.Int64 // unix nanoseconds
 	started.Store(time.Now().UnixNano())
-	if _, err := topic.SubscribeFunc(p.sys, progressSubject, func(_ string, m any) {
+	if _, err := topic.SubscribeFunc(sys, progressSubject, func(_ string, m any) {
 		pr := m.(*Progress)
 		p.unique.Store(int64(pr.Unique))
 		p.showProgress(pr, time.Since(time.Unix(0, started.Load())))
@@ -338,13 +358,30 @@ func (p *pipeline) summary(r Report, drops, undelivered, rejected uint64, resent
 	p.line(strings.TrimRight(b.String(), "\n"))
 }
 
-// cleanup stops the children and removes the namespace.
-func (p *pipeline) cleanup() {
-	for _, ch := range p.all {
+// stop kills every child and keeps new ones from starting. Every child
+// is signalled before any is waited for: once the sink is gone, workers
+// fail every result they send, and none should run on meanwhile.
+func (p *pipeline) stop() {
+	p.mu.Lock()
+	p.stopping = true
+	all := slices.Clone(p.all)
+	p.mu.Unlock()
+	for _, ch := range all {
+		ch.signalKill()
+	}
+	for _, ch := range all {
 		ch.kill()
 	}
-	if p.sys != nil {
-		p.sys.Close()
+}
+
+// cleanup stops the children and removes the namespace.
+func (p *pipeline) cleanup() {
+	p.stop()
+	p.mu.Lock()
+	sys := p.sys
+	p.mu.Unlock()
+	if sys != nil {
+		sys.Close()
 	}
 	if p.root != "" {
 		os.RemoveAll(filepath.Dir(p.root))
@@ -366,8 +403,9 @@ type child struct {
 	name  string
 	cmd   *exec.Cmd
 	in    io.WriteCloser
-	lines chan string
-	done  chan struct{}
+	lines chan string   // its output, line by line
+	quit  chan struct{} // closed when it is killed: its output is dropped
+	done  chan struct{} // closed when it has exited and its output ended
 	once  sync.Once
 }
 
@@ -377,7 +415,7 @@ func (p *pipeline) start(role string, env []string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := &child{name: role, cmd: exec.Command(exe), lines: make(chan string, 256), done: make(chan struct{})}
+	ch := &child{name: role, cmd: exec.Command(exe), lines: make(chan string, 256), quit: make(chan struct{}), done: make(chan struct{})}
 	ch.cmd.Env = append(append(os.Environ(), envRole+"="+role), env...)
 	ch.cmd.Stderr = p.errw
 	if ch.in, err = ch.cmd.StdinPipe(); err != nil {
@@ -390,17 +428,30 @@ func (p *pipeline) start(role string, env []string) (*child, error) {
 	if err := ch.cmd.Start(); err != nil {
 		return nil, err
 	}
-	p.all = append(p.all, ch)
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 64<<20)
 		for sc.Scan() {
-			ch.lines <- sc.Text()
+			// Lines nobody reads any more (a killed child's, such as a
+			// worker's errors for a sink that is gone) must not block
+			// reading to the end, or the child is never waited for.
+			select {
+			case ch.lines <- sc.Text():
+			case <-ch.quit:
+			}
 		}
 		close(ch.lines)
 		ch.cmd.Wait()
 		close(ch.done)
 	}()
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
+		ch.kill()
+		return nil, errInterrupted
+	}
+	p.all = append(p.all, ch)
+	p.mu.Unlock()
 	if _, err := ch.expect("ready", 30*time.Second); err != nil {
 		return nil, err
 	}
@@ -449,12 +500,19 @@ func (ch *child) wait() {
 	}
 }
 
+// signalKill kills the child without waiting for it.
+func (ch *child) signalKill() {
+	if !ch.exited() {
+		ch.cmd.Process.Kill()
+	}
+}
+
+// kill kills the child, drops its output and waits for it to exit.
 func (ch *child) kill() {
 	ch.once.Do(func() {
 		ch.in.Close()
-		if !ch.exited() {
-			ch.cmd.Process.Kill()
-		}
+		close(ch.quit)
+		ch.signalKill()
 		<-ch.done
 	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -106,5 +107,59 @@ func TestPipelineBadFlags(t *testing.T) {
 		if !strings.Contains(out.String(), "pipeline") && !strings.Contains(out.String(), "flag") {
 			t.Errorf("%v: unclear message %q", args, out.String())
 		}
+	}
+}
+
+// Every payload size the -size flag accepts goes through: records larger
+// than the default inbox's 64 KiB too.
+func TestPipelineSizes(t *testing.T) {
+	for _, size := range []string{"8", "66000", "262144"} {
+		t.Run(size, func(t *testing.T) {
+			out := runPipeline(t, "-n 40 -workers 2 -size "+size)
+			expectLines(t, out,
+				`^  messages     40 of 40 processed, 0 duplicates at the sink$`,
+				`^  result       every message accounted for$`,
+			)
+		})
+	}
+}
+
+func init() {
+	// chatty is a child that says much more than the parent reads.
+	roles["chatty"] = func() error {
+		say("ready")
+		for i := range 100000 {
+			say("noise %d", i)
+		}
+		commands(func(string, []string) {})
+		return nil
+	}
+}
+
+// A child whose lines nobody reads (a worker writing an error for each
+// result it cannot deliver to a sink that is gone) does not keep the
+// parent from stopping it.
+func TestCleanupUnreadOutput(t *testing.T) {
+	p := &pipeline{errw: io.Discard}
+	ch, err := p.start("chatty", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(ch.lines) < cap(ch.lines); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines of %d buffered after 10s", len(ch.lines), cap(ch.lines))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	done := make(chan struct{})
+	go func() { p.cleanup(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		ch.cmd.Process.Kill()
+		t.Fatal("cleanup did not stop a child with unread output within 5s")
+	}
+	if !ch.exited() {
+		t.Fatal("child still running after cleanup")
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shmactor/shmactor/actor"
 	"github.com/shmactor/shmactor/mailbox"
+	"github.com/shmactor/shmactor/shm"
 	"github.com/shmactor/shmactor/topic"
 )
 
@@ -96,11 +97,27 @@ func runRole() (bool, int) {
 func envInt(k string) int { v, _ := strconv.Atoi(os.Getenv(k)); return v }
 
 func joinChild() (*actor.System, error) {
-	opts := []actor.Option{actor.WithRoot(os.Getenv(envRoot))}
-	if os.Getenv(envPlain) == "1" {
+	return actor.Join(namespace, joinOptions(os.Getenv(envRoot), os.Getenv(envPlain) == "1", envInt(envSize))...)
+}
+
+// envelopeRoom is what an Item's envelope takes beyond its payload, with
+// room to spare: its other fields, the envelope's header and the seal.
+const envelopeRoom = 4 << 10
+
+// joinOptions are the options every process of the pipeline joins with.
+// Records of the default inbox hold 64 KiB, envelope included; payloads
+// of up to -size's 256 KiB need more. The inbox geometry is also that of
+// the work queue, which whichever process uses it first creates. The
+// rings keep their default 2 MiB, in which a record may take a quarter.
+func joinOptions(root string, plaintext bool, size int) []actor.Option {
+	opts := []actor.Option{
+		actor.WithRoot(root),
+		actor.WithInbox(shm.RingConfig{MaxRecord: max(64<<10, size+envelopeRoom)}),
+	}
+	if plaintext {
 		opts = append(opts, actor.WithPlaintext())
 	}
-	return actor.Join(namespace, opts...)
+	return opts
 }
 
 var outMu sync.Mutex
@@ -112,15 +129,30 @@ func say(format string, args ...any) {
 	fmt.Printf(format+"\n", args...)
 }
 
+// parentGone is closed when stdin ends: the parent closed it, or died.
+var parentGone = make(chan struct{})
+
+// errParentGone is returned by work that stops because the parent is gone.
+var errParentGone = errors.New("the parent is gone")
+
 // commands runs fn for each line the parent writes, until it closes
-// stdin.
+// stdin. Lines are read meanwhile, so that parentGone closes when stdin
+// ends even while fn runs; by then fn has had every line before the end.
 func commands(fn func(cmd string, args []string)) {
-	sc := bufio.NewScanner(os.Stdin)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) > 0 {
-			fn(f[0], f[1:])
+	lines := make(chan []string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 0 {
+				lines <- f
+			}
 		}
+		close(parentGone)
+		close(lines)
+	}()
+	for f := range lines {
+		fn(f[0], f[1:])
 	}
 }
 
@@ -160,6 +192,12 @@ func runSource() error {
 			}
 			// The queue stayed full for the send deadline (every worker
 			// busy or gone): wait and try again; nothing is dropped.
+			// Unless the parent is gone: then the workers are too.
+			select {
+			case <-parentGone:
+				return errParentGone
+			default:
+			}
 		}
 	}
 	say("ready")
