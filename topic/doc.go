@@ -12,6 +12,17 @@
 //	err = topic.Publish(sys, "orders.eu.created", &Order{ID: 1})
 //	sub.Unsubscribe()
 //
+// Request/reply and headers, as in NATS: Request publishes a request and
+// returns the first reply (ErrNoResponders at once when nothing
+// subscribes); a SubscribeMsgFunc handler answers with Msg.Respond, an
+// actor subscriber with ctx.Respond; PublishMsg carries headers, which a
+// Msg handler reads in Msg.Header and an actor in its message header.
+// []byte and string payloads need no registration.
+//
+//	reply, err := topic.Request(ctx, sys, "stock.check", &Query{ID: 7})
+//	sub, err := topic.SubscribeMsgFunc(sys, "stock.*", func(m *topic.Msg) { m.Respond(answer(m.Data)) })
+//	err = topic.PublishMsg(sys, &topic.Msg{Subject: "audit", Data: []byte("..."), Header: map[string]string{"trace": id}})
+//
 // How publications travel: each node holds a registry entry per pattern
 // it has subscribers for, so every node knows which nodes want which
 // subjects. A publication goes once to each node with a matching

@@ -3,6 +3,7 @@ package topic
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,21 +103,36 @@ func (e *engine) table() *routeTable {
 	return t
 }
 
-// publish delivers msg to every subscription matching subject.
-func (e *engine) publish(subject string, msg any) error {
+// publish delivers a publication to every subscription matching its
+// subject and returns how many subscriptions, nodes and queue groups it
+// went to (none: nobody subscribes).
+func (e *engine) publish(d delivery) (int, error) {
 	e.published.Add(1)
+	subject, msg := d.subject, d.msg
 	local := e.local.Load().lookup(subject)
 	r := e.table().lookup(subject)
 	if len(local) == 0 && r == noRoute {
-		return nil
+		return 0, nil
 	}
 	if r != noRoute {
 		if err := e.host.CheckType(msg); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	for _, s := range local {
-		s.offer(subject, msg)
+		s.offer(d)
+	}
+	// What goes to other nodes: the payload, the publisher's headers,
+	// and the requester as the sender.
+	out := func() *mailbox.Outgoing {
+		o := &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}
+		if len(d.header) > 0 {
+			o.Meta = maps.Clone(d.header)
+		}
+		if d.reply != nil {
+			o.SenderAddress, o.SenderID = d.reply.Address, d.reply.Id
+		}
+		return o
 	}
 	var first error
 	// Nodes that paused a matching subscription come last: the others
@@ -136,7 +152,7 @@ func (e *engine) publish(subject string, msg any) error {
 	if len(ready) > 0 {
 		// Encoded once for every node that takes it now.
 		failures := 0
-		err := e.host.PostEach(ready, &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}, func(node uint64, err error) {
+		err := e.host.PostEach(ready, out(), func(node uint64, err error) {
 			failures++
 			if fatal := e.failed(node, subject, err); fatal && first == nil {
 				first = err
@@ -156,16 +172,25 @@ func (e *engine) publish(subject string, msg any) error {
 		e.waited.Add(1)
 		start := time.Now()
 		for _, node := range held {
-			out := &mailbox.Outgoing{Kind: wire.KindPublish, Target: subject, Value: msg}
+			o := out()
 			if late := e.await(node, subject, start); len(late) > 0 {
-				out.Meta = map[string]string{lateHeader: formatLate(late)}
+				if o.Meta == nil {
+					o.Meta = map[string]string{}
+				}
+				o.Meta[lateHeader] = formatLate(late)
 			}
-			e.post(node, out, &first)
+			e.post(node, o, &first)
 		}
 	}
 	for _, g := range r.groups {
 		q := pick(g)
-		err := e.host.PostQueue(q, &mailbox.Outgoing{Kind: wire.KindUser, Target: q, Value: msg, Meta: map[string]string{SubjectHeader: subject}})
+		o := out()
+		o.Kind, o.Target = wire.KindUser, q
+		if o.Meta == nil {
+			o.Meta = map[string]string{}
+		}
+		o.Meta[SubjectHeader] = subject
+		err := e.host.PostQueue(q, o)
 		if err == nil {
 			e.sent.Add(1)
 			continue
@@ -174,7 +199,7 @@ func (e *engine) publish(subject string, msg any) error {
 			first = err
 		}
 	}
-	return first
+	return len(local) + len(r.nodes) + len(r.groups), first
 }
 
 // post sends a publication to a node; first keeps the first error the
@@ -249,8 +274,12 @@ func (e *engine) onPublish(m *mailbox.Message) {
 		e.unrouted.Add(1) // unsubscribed an instant ago
 		return
 	}
+	d := delivery{subject: m.Target, msg: m.Value, header: userHeader(m.Meta)}
+	if m.SenderID != "" {
+		d.reply = proto.NewPID(m.SenderAddress, m.SenderID)
+	}
 	for _, s := range subs {
-		s.accept(m.From, m.Target, m.Value, s.lateFor(late))
+		s.accept(m.From, d, s.lateFor(late))
 	}
 }
 
@@ -370,11 +399,18 @@ func consumerProps(s *Subscription) *actor.Props {
 			s.discarded.Add(1)
 			return
 		}
-		s.deliver(subject, ctx.Message())
+		s.deliver(delivery{subject: subject, msg: ctx.Message(), header: userHeader(ctx.MessageHeader().ToMap()), reply: ctx.Sender()})
 	})
 }
 
-// newEnvelope wraps a message for an actor subscriber.
-func newEnvelope(subject string, msg any) *proto.MessageEnvelope {
-	return &proto.MessageEnvelope{Header: map[string]string{SubjectHeader: subject}, Message: msg}
+// newEnvelope wraps a publication for an actor subscriber: the
+// publisher's headers and the subject as its header, the requester (for
+// ctx.Respond) as its sender.
+func newEnvelope(d delivery) *proto.MessageEnvelope {
+	h := make(map[string]string, len(d.header)+1)
+	for k, v := range d.header {
+		h[k] = v
+	}
+	h[SubjectHeader] = d.subject
+	return &proto.MessageEnvelope{Header: h, Message: d.msg, Sender: d.reply}
 }

@@ -29,6 +29,12 @@ var (
 	// ErrUnsubscribed is returned by Unsubscribe for a subscription
 	// already ended.
 	ErrUnsubscribed = errors.New("topic: already unsubscribed")
+	// ErrNoResponders is returned by Request, at once, when no
+	// subscription anywhere in the namespace matches the subject.
+	ErrNoResponders = errors.New("topic: no responders")
+	// ErrNoReply is returned by Msg.Respond for a publication that was
+	// not a request.
+	ErrNoReply = errors.New("topic: publication has no reply address")
 	// ErrClosed is returned by every call once the System is closed. Such
 	// an error is actor.ErrClosed too.
 	ErrClosed = errors.New("topic: system closed")

@@ -1,9 +1,12 @@
 package topic_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/shmactor/shmactor/actor"
 	"github.com/shmactor/shmactor/topic"
@@ -133,4 +136,46 @@ func ExampleMatch() {
 	// true
 	// false
 	// topic: invalid subject: pattern "orders.>.created" has '>' before its last token
+}
+
+// Request/reply on a subject: a service node answers with Msg.Respond,
+// a client node asks with Request; headers travel with a publication.
+func ExampleRequest() {
+	root, _ := os.MkdirTemp("", "shmactor-example-")
+	defer os.RemoveAll(root)
+
+	svc, err := actor.Join("shop", actor.WithRoot(root))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer svc.Close()
+	_, err = topic.SubscribeMsgFunc(svc, "stock.*", func(m *topic.Msg) {
+		q := m.Data.(*Created)
+		m.Respond(fmt.Sprintf("order %d in %s: in stock", q.ID, q.Region))
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	client, err := actor.Join("shop", actor.WithRoot(root))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reply, err := topic.Request(ctx, client, "stock.check", &Created{ID: 7, Region: "eu"})
+	fmt.Println(reply, err)
+	_, err = topic.Request(ctx, client, "billing.check", &Created{ID: 7})
+	fmt.Println(errors.Is(err, topic.ErrNoResponders))
+	// Headers travel with PublishMsg; a Msg handler reads them in Header.
+	err = topic.PublishMsg(client, &topic.Msg{Subject: "stock.note", Data: &Created{ID: 8}, Header: map[string]string{"client": "web"}})
+	fmt.Println(err)
+	// Output:
+	// order 7 in eu: in stock <nil>
+	// true
+	// <nil>
 }

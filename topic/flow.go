@@ -83,16 +83,16 @@ type subFlow struct {
 // accept queues a publication that node from sent, on the inbox pump: it
 // never waits. late says the publisher waited out this subscription's
 // Block timeout for it.
-func (s *Subscription) accept(from uint64, subject string, msg any, late bool) {
+func (s *Subscription) accept(from uint64, d delivery, late bool) {
 	switch {
 	case s.set.policy != Block:
-		s.offer(subject, msg) // never waits
+		s.offer(d) // never waits
 		return
 	case late:
-		s.acceptLate(from, subject, msg)
+		s.acceptLate(from, d)
 		return
 	}
-	before, ok := s.q.add(delivery{subject: subject, msg: msg})
+	before, ok := s.q.add(d)
 	switch {
 	case !ok:
 		s.discarded.Add(1)
@@ -121,7 +121,7 @@ func (s *Subscription) pause(node uint64) {
 // acceptLate queues a publication whose publisher waited out the Block
 // timeout, or drops it if the subscription still has no room, as it
 // would a local publisher's.
-func (s *Subscription) acceptLate(from uint64, subject string, msg any) {
+func (s *Subscription) acceptLate(from uint64, d delivery) {
 	f := &s.flow
 	f.mu.Lock()
 	if s.done.Load() {
@@ -134,10 +134,10 @@ func (s *Subscription) acceptLate(from uint64, subject string, msg any) {
 		f.paused.Store(true) // the publisher keeps holding back until resumed
 		f.tell(from)
 		f.mu.Unlock()
-		s.drop(subject)
+		s.drop(d.subject)
 		return
 	}
-	before, ok := s.q.add(delivery{subject: subject, msg: msg})
+	before, ok := s.q.add(d)
 	switch {
 	case !ok:
 		s.discarded.Add(1)

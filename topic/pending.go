@@ -1,6 +1,8 @@
 package topic
 
 import (
+	"github.com/shmactor/shmactor/actor"
+
 	"sync"
 	"time"
 )
@@ -9,6 +11,8 @@ import (
 type delivery struct {
 	subject string
 	msg     any
+	header  map[string]string // the publisher's headers, nil for none
+	reply   *actor.PID        // where a reply goes, nil for none (Request)
 }
 
 // pending is a subscription's queue of deliveries: bounded, FIFO, with

@@ -39,6 +39,7 @@ type Subscription struct {
 
 	pid      *actor.PID                    // actor subscriber
 	fn       func(subject string, msg any) // function subscriber
+	msgFn    func(*Msg)                    // Msg function subscriber
 	consumer *actor.PID                    // queue group member: its work queue consumer
 	q        *pending                      // plain subscriptions: waiting deliveries
 	flow     subFlow                       // Block plain subscriptions: pause state (flow.go)
@@ -67,7 +68,7 @@ type Stats struct {
 // closed System, ErrClosed; nodes that do not confirm in time,
 // ErrUnconfirmed. The other Subscribe calls fail the same ways.
 func Subscribe(sys *actor.System, pattern string, pid *actor.PID, opts ...Option) (*Subscription, error) {
-	return subscribe(sys, pattern, "", false, true, pid, nil, opts)
+	return subscribe(sys, pattern, "", false, handler{kind: toActor, pid: pid}, opts)
 }
 
 // SubscribeFunc calls fn for every publication on a subject matching
@@ -76,7 +77,7 @@ func Subscribe(sys *actor.System, pattern string, pid *actor.PID, opts ...Option
 // for writing: other subscribers may hold the same value. A nil fn makes
 // an error wrapping ErrInvalidArgument.
 func SubscribeFunc(sys *actor.System, pattern string, fn func(subject string, msg any), opts ...Option) (*Subscription, error) {
-	return subscribe(sys, pattern, "", false, false, nil, fn, opts)
+	return subscribe(sys, pattern, "", false, handler{kind: toFunc, fn: fn}, opts)
 }
 
 // QueueSubscribe makes the actor pid a member of queue group group for
@@ -88,26 +89,41 @@ func SubscribeFunc(sys *actor.System, pattern string, fn func(subject string, ms
 // publishers wait for room in the queue as for any send. A bad group name
 // makes an error wrapping ErrInvalidGroup.
 func QueueSubscribe(sys *actor.System, pattern, group string, pid *actor.PID, opts ...Option) (*Subscription, error) {
-	return subscribe(sys, pattern, group, true, true, pid, nil, opts)
+	return subscribe(sys, pattern, group, true, handler{kind: toActor, pid: pid}, opts)
 }
 
 // QueueSubscribeFunc is QueueSubscribe with a function: fn handles each
 // publication the member takes, and the member takes the next one only
 // when fn has returned.
 func QueueSubscribeFunc(sys *actor.System, pattern, group string, fn func(subject string, msg any), opts ...Option) (*Subscription, error) {
-	return subscribe(sys, pattern, group, true, false, nil, fn, opts)
+	return subscribe(sys, pattern, group, true, handler{kind: toFunc, fn: fn}, opts)
 }
 
+// handler is who a subscription delivers to: an actor, a function of
+// subject and message, or a function of a Msg.
+type handler struct {
+	kind  int
+	pid   *actor.PID
+	fn    func(subject string, msg any)
+	msgFn func(*Msg)
+}
+
+const (
+	toActor = iota
+	toFunc
+	toMsgFunc
+)
+
 // checkSubscribe checks what the Subscribe calls are given: a queue
-// group's name when queue, a PID when toActor, else a function.
-func checkSubscribe(sys *actor.System, pattern, group string, queue, toActor bool, pid *actor.PID, fn func(string, any), opts []Option) (settings, error) {
+// group's name when queue, and a handler of its kind.
+func checkSubscribe(sys *actor.System, pattern, group string, queue bool, h handler, opts []Option) (settings, error) {
 	set := defaults()
 	switch {
 	case sys == nil:
 		return set, fmt.Errorf("%w: nil System", ErrInvalidArgument)
-	case toActor && pid == nil:
+	case h.kind == toActor && h.pid == nil:
 		return set, fmt.Errorf("%w: nil PID", ErrInvalidArgument)
-	case !toActor && fn == nil:
+	case h.kind == toFunc && h.fn == nil, h.kind == toMsgFunc && h.msgFn == nil:
 		return set, fmt.Errorf("%w: nil function", ErrInvalidArgument)
 	}
 	if err := ValidPattern(pattern); err != nil {
@@ -129,12 +145,12 @@ func checkSubscribe(sys *actor.System, pattern, group string, queue, toActor boo
 	return set, nil
 }
 
-func subscribe(sys *actor.System, pattern, group string, queue, toActor bool, pid *actor.PID, fn func(string, any), opts []Option) (*Subscription, error) {
+func subscribe(sys *actor.System, pattern, group string, queue bool, h handler, opts []Option) (*Subscription, error) {
 	op := fmt.Sprintf("subscribe %q", pattern)
 	if queue {
 		op = fmt.Sprintf("subscribe %q group %q", pattern, group)
 	}
-	set, err := checkSubscribe(sys, pattern, group, queue, toActor, pid, fn, opts)
+	set, err := checkSubscribe(sys, pattern, group, queue, h, opts)
 	if err != nil {
 		return nil, opErr(op, err)
 	}
@@ -143,7 +159,7 @@ func subscribe(sys *actor.System, pattern, group string, queue, toActor bool, pi
 		return nil, opErr(op, err)
 	}
 	name, target := regName(pattern, group)
-	s := &Subscription{e: e, id: e.nextID.Add(1), pattern: pattern, group: group, name: name, set: set, pid: pid, fn: fn}
+	s := &Subscription{e: e, id: e.nextID.Add(1), pattern: pattern, group: group, name: name, set: set, pid: h.pid, fn: h.fn, msgFn: h.msgFn}
 	if group == "" {
 		s.q = newPending(set.pending)
 		go s.run()
@@ -178,7 +194,7 @@ func (s *Subscription) run() {
 				s.discarded.Add(uint64(len(batch) - i))
 				break
 			}
-			s.deliver(d.subject, d.msg)
+			s.deliver(d)
 			s.q.done()
 			s.resume(false)
 		}
@@ -187,19 +203,23 @@ func (s *Subscription) run() {
 }
 
 // deliver hands one publication to the subscriber.
-func (s *Subscription) deliver(subject string, msg any) {
-	if s.fn == nil {
-		s.e.sys.Root.Send(s.pid, newEnvelope(subject, msg))
+func (s *Subscription) deliver(d delivery) {
+	if s.fn == nil && s.msgFn == nil {
+		s.e.sys.Root.Send(s.pid, newEnvelope(d))
 		s.delivered.Add(1)
 		return
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			s.panics.Add(1)
-			s.e.host.Warn("topic: subscriber function panicked", "pattern", s.pattern, "subject", subject, "panic", fmt.Sprint(p))
+			s.e.host.Warn("topic: subscriber function panicked", "pattern", s.pattern, "subject", d.subject, "panic", fmt.Sprint(p))
 		}
 	}()
-	s.fn(subject, msg)
+	if s.msgFn != nil {
+		s.msgFn(&Msg{Subject: d.subject, Header: d.header, Data: d.msg, reply: d.reply, sys: s.e.sys})
+	} else {
+		s.fn(d.subject, d.msg)
+	}
 	s.delivered.Add(1)
 }
 
@@ -207,12 +227,12 @@ func (s *Subscription) deliver(subject string, msg any) {
 // applying its slow-consumer policy: a Block subscription makes the
 // publisher wait for room. (Publications from other nodes come through
 // accept, which never waits.)
-func (s *Subscription) offer(subject string, msg any) {
+func (s *Subscription) offer(d delivery) {
 	wait := time.Duration(0)
 	if s.set.policy == Block {
 		wait = s.set.timeout
 	}
-	ok, closed := s.q.push(delivery{subject: subject, msg: msg}, wait)
+	ok, closed := s.q.push(d, wait)
 	switch {
 	case ok:
 		return
@@ -220,7 +240,7 @@ func (s *Subscription) offer(subject string, msg any) {
 		s.discarded.Add(1)
 		return
 	}
-	s.drop(subject)
+	s.drop(d.subject)
 }
 
 // drop counts and reports a publication dropped by the slow-consumer
@@ -300,24 +320,7 @@ func (s *Subscription) Stats() Stats {
 // and paused this node (see WithSlowConsumer). Publications to other
 // subjects, and to other nodes, do not wait for it.
 func Publish(sys *actor.System, subject string, msg any) error {
-	op := fmt.Sprintf("publish %q", subject)
-	switch {
-	case sys == nil:
-		return opErr(op, fmt.Errorf("%w: nil System", ErrInvalidArgument))
-	case msg == nil:
-		return opErr(op, fmt.Errorf("%w: nil message", ErrInvalidArgument))
-	}
-	if err := ValidSubject(subject); err != nil {
-		return opErr(op, err)
-	}
-	e, err := engineOf(sys)
-	if err != nil {
-		return opErr(op, err)
-	}
-	if err := e.publish(subject, msg); err != nil {
-		return opErr(op, err)
-	}
-	return nil
+	return publish(sys, delivery{subject: subject, msg: msg})
 }
 
 // NodeStats counts a node's publications.
