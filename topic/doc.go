@@ -17,7 +17,10 @@
 // subscribes); a SubscribeMsgFunc handler answers with Msg.Respond, an
 // actor subscriber with ctx.Respond; PublishMsg carries headers, which a
 // Msg handler reads in Msg.Header and an actor in its message header.
-// []byte and string payloads need no registration.
+// []byte and string payloads need no registration. Drain ends a
+// subscription after handling what is already on its way; SubscribeSync
+// with NextMsg, and ChanSubscribe, take publications one at a time or
+// from a channel; WithContext bounds Subscribe's wait for confirmation.
 //
 //	reply, err := topic.Request(ctx, sys, "stock.check", &Query{ID: 7})
 //	sub, err := topic.SubscribeMsgFunc(sys, "stock.*", func(m *topic.Msg) { m.Respond(answer(m.Data)) })

@@ -1,6 +1,7 @@
 package topic
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -98,6 +99,24 @@ func WithConfirmTimeout(d time.Duration) Option {
 			return fmt.Errorf("%w: confirm timeout %v, want more than 0", ErrInvalidOption, d)
 		}
 		s.confirm = d
+		return nil
+	}
+}
+
+// WithContext bounds Subscribe's wait for every node's confirmation by
+// ctx's deadline as well as by the confirm timeout; a ctx already done
+// makes Subscribe fail with its error.
+func WithContext(ctx context.Context) Option {
+	return func(s *settings) error {
+		if ctx == nil {
+			return fmt.Errorf("%w: nil Context", ErrInvalidOption)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			s.confirm = max(min(s.confirm, time.Until(dl)), time.Millisecond)
+		}
 		return nil
 	}
 }

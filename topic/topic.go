@@ -3,6 +3,7 @@ package topic
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,9 +41,15 @@ type Subscription struct {
 	pid      *actor.PID                    // actor subscriber
 	fn       func(subject string, msg any) // function subscriber
 	msgFn    func(*Msg)                    // Msg function subscriber
-	consumer *actor.PID                    // queue group member: its work queue consumer
-	q        *pending                      // plain subscriptions: waiting deliveries
-	flow     subFlow                       // Block plain subscriptions: pause state (flow.go)
+	out      chan *Msg                     // channel subscriber (ChanSubscribe, SubscribeSync)
+	isSync   bool                          // out is the subscription's own, for NextMsg
+	quit     chan struct{}                 // closed when the subscription ends
+	endOnce  sync.Once
+	relOnce  sync.Once
+	draining atomic.Bool
+	consumer *actor.PID // queue group member: its work queue consumer
+	q        *pending   // plain subscriptions: waiting deliveries
+	flow     subFlow    // Block plain subscriptions: pause state (flow.go)
 
 	done                                  atomic.Bool
 	delivered, dropped, discarded, panics atomic.Uint64
@@ -106,12 +113,15 @@ type handler struct {
 	pid   *actor.PID
 	fn    func(subject string, msg any)
 	msgFn func(*Msg)
+	out   chan *Msg
 }
 
 const (
 	toActor = iota
 	toFunc
 	toMsgFunc
+	toChan
+	toSync
 )
 
 // checkSubscribe checks what the Subscribe calls are given: a queue
@@ -125,6 +135,8 @@ func checkSubscribe(sys *actor.System, pattern, group string, queue bool, h hand
 		return set, fmt.Errorf("%w: nil PID", ErrInvalidArgument)
 	case h.kind == toFunc && h.fn == nil, h.kind == toMsgFunc && h.msgFn == nil:
 		return set, fmt.Errorf("%w: nil function", ErrInvalidArgument)
+	case h.kind == toChan && h.out == nil:
+		return set, fmt.Errorf("%w: nil channel", ErrInvalidArgument)
 	}
 	if err := ValidPattern(pattern); err != nil {
 		return set, err
@@ -159,7 +171,7 @@ func subscribe(sys *actor.System, pattern, group string, queue bool, h handler, 
 		return nil, opErr(op, err)
 	}
 	name, target := regName(pattern, group)
-	s := &Subscription{e: e, id: e.nextID.Add(1), pattern: pattern, group: group, name: name, set: set, pid: h.pid, fn: h.fn, msgFn: h.msgFn}
+	s := &Subscription{e: e, id: e.nextID.Add(1), pattern: pattern, group: group, name: name, set: set, pid: h.pid, fn: h.fn, msgFn: h.msgFn, out: h.out, isSync: h.kind == toSync, quit: make(chan struct{})}
 	if group == "" {
 		s.q = newPending(set.pending)
 		go s.run()
@@ -204,6 +216,15 @@ func (s *Subscription) run() {
 
 // deliver hands one publication to the subscriber.
 func (s *Subscription) deliver(d delivery) {
+	if s.out != nil {
+		select {
+		case s.out <- &Msg{Subject: d.subject, Header: d.header, Data: d.msg, reply: d.reply, sys: s.e.sys}:
+			s.delivered.Add(1)
+		case <-s.quit:
+			s.discarded.Add(1)
+		}
+		return
+	}
 	if s.fn == nil && s.msgFn == nil {
 		s.e.sys.Root.Send(s.pid, newEnvelope(d))
 		s.delivered.Add(1)
@@ -278,11 +299,25 @@ func (s *Subscription) Unsubscribe() error {
 		}
 		return &opError{op: op, err: ErrUnsubscribed}
 	}
-	s.e.removeLocal(s)
-	s.stop()
-	s.e.release(s.name, s.h)
-	s.e.slow.forget(s)
+	s.end()
 	return nil
+}
+
+// end ends the subscription: no more deliveries, what waits discarded,
+// the registry name released (once, also after Drain released it).
+func (s *Subscription) end() {
+	s.endOnce.Do(func() {
+		s.e.removeLocal(s)
+		close(s.quit)
+		s.stop()
+		s.release()
+		s.e.slow.forget(s)
+	})
+}
+
+// release drops the subscription's hold of its registry name, once.
+func (s *Subscription) release() {
+	s.relOnce.Do(func() { s.e.release(s.name, s.h) })
 }
 
 // Pattern returns the subscription's pattern.
