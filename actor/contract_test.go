@@ -11,10 +11,20 @@ import (
 	"github.com/shmactor/shmactor/registry"
 )
 
-// WithChan has a field msgpack cannot encode.
+// WithChan has a field that cannot cross processes: it does not register.
 type WithChan struct{ C chan int }
 
-func init() { RegisterMessage[*WithChan]() }
+// Chain registers, but a cyclic Chain nests without end and cannot be
+// encoded.
+type Chain struct{ Next *Chain }
+
+func init() { RegisterMessage[*Chain]() }
+
+func cyclic() *Chain {
+	c := &Chain{}
+	c.Next = c
+	return c
+}
 
 // errorPrefixes are the packages' error prefixes; a message names each at
 // most once.
@@ -69,6 +79,7 @@ func TestBadInputSentinels(t *testing.T) {
 		{"RegisterMessage/unnamed type", func() error { return RegisterMessage[[]int]() }, ErrRegistration},
 		{"RegisterMessageName/empty name", func() error { return RegisterMessageName[*Ping]("") }, ErrRegistration},
 		{"RegisterMessageName/taken", func() error { return RegisterMessageName[*Pong]("github.com/shmactor/shmactor/actor.Ping") }, ErrRegistration},
+		{"RegisterMessage/channel field", func() error { return RegisterMessage[*WithChan]() }, ErrRegistration},
 		{"SpawnNamed/nil props", func() error { _, err := b.SpawnNamed(nil, "x"); return err }, ErrInvalidArgument},
 		{"SpawnNamed/empty name", func() error { _, err := b.SpawnNamed(echo("b"), ""); return err }, registry.ErrInvalidName},
 		{"SpawnNamed/taken", func() error { _, err := b.SpawnNamed(echo("b"), "echo"); return err }, registry.ErrNameTaken},
@@ -82,7 +93,7 @@ func TestBadInputSentinels(t *testing.T) {
 		{"Send/nil message, queue", func() error { return b.Send(queue, nil) }, ErrInvalidArgument},
 		{"Send/foreign PID", func() error { return b.Send(foreign, &Ping{}) }, ErrNotShmPID},
 		{"Send/unregistered", func() error { return b.Send(remote, &Unregistered{}) }, ErrUnregistered},
-		{"Send/unencodable", func() error { return b.Send(remote, &WithChan{C: make(chan int)}) }, ErrEncode},
+		{"Send/unencodable", func() error { return b.Send(remote, cyclic()) }, ErrEncode},
 		{"Send/too large", func() error { return b.Send(remote, &Big{Data: make([]byte, 100<<10)}) }, mailbox.ErrTooLarge},
 		{"Send/unknown node", func() error { return b.Send(NewPID(b.NodeAddress(12345), "x"), &Ping{}) }, mailbox.ErrNodeGone},
 		{"Send/queue, unregistered", func() error { return b.Send(queue, &Unregistered{}) }, ErrUnregistered},
@@ -93,7 +104,7 @@ func TestBadInputSentinels(t *testing.T) {
 		{"Request/negative timeout", request(remote, &Ping{}, -time.Second), ErrInvalidArgument},
 		{"Request/foreign PID", request(foreign, &Ping{}, time.Minute), ErrNotShmPID},
 		{"Request/unregistered", request(remote, &Unregistered{}, time.Minute), ErrUnregistered},
-		{"Request/unencodable", request(remote, &WithChan{C: make(chan int)}, time.Minute), ErrEncode},
+		{"Request/unencodable", request(remote, cyclic(), time.Minute), ErrEncode},
 		{"Request/too large", request(remote, &Big{Data: make([]byte, 100<<10)}, time.Minute), mailbox.ErrTooLarge},
 		{"Request/unknown node", request(NewPID(b.NodeAddress(12345), "x"), &Ping{}, time.Minute), mailbox.ErrNodeGone},
 		{"Request/queue, unregistered", request(queue, &Unregistered{}, time.Minute), ErrUnregistered},
@@ -138,7 +149,7 @@ func TestRequestReportsWhatSendReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := mustLookup(t, b, "echo")
-	for _, msg := range []any{&WithChan{C: make(chan int)}, &Unregistered{}} {
+	for _, msg := range []any{cyclic(), &Unregistered{}} {
 		sendErr := b.Send(pid, msg)
 		start := time.Now()
 		_, reqErr := b.Request(pid, msg, time.Minute)

@@ -30,7 +30,10 @@
 // # Caveats
 //
 // Message types must be registered in every process that sends or receives
-// them ([RegisterMessage]). Root.Send cannot return an error: a message
+// them ([RegisterMessage]); a registered type's values arrive as they were
+// sent, and a type that could not make the trip (a channel, a function,
+// an interface or unexported field) is refused when it is registered.
+// Root.Send cannot return an error: a message
 // that cannot be sent becomes a dead letter (a DeadLetterEvent on the event
 // stream, and a DeadLetterResponse to a waiting requester); [System.Send]
 // and [System.Request] report such problems as errors instead, with the

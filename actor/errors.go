@@ -22,11 +22,16 @@ var (
 	// for crossing processes (see RegisterMessage).
 	ErrUnregistered = errors.New("shmactor: message type not registered")
 	// ErrEncode is returned for a message of a registered type that cannot
-	// be encoded: it has a field of a kind with no encoding, such as a
-	// channel or a function.
+	// be encoded: it nests deeper than 100 levels (a cyclic value does),
+	// a protobuf message refuses to marshal (invalid UTF-8 in a string
+	// field), or the type's own marshaling method fails. (A type with a
+	// field that cannot cross at all, such as a channel, does not
+	// register.)
 	ErrEncode = errors.New("shmactor: message cannot be encoded")
 	// ErrRegistration is returned by RegisterMessage and
-	// RegisterMessageName for a type or name that cannot be registered.
+	// RegisterMessageName for a type or name that cannot be registered,
+	// among them types some of whose values would not arrive as they were
+	// sent; the message names the field and the reason.
 	ErrRegistration = errors.New("shmactor: cannot register message type")
 	// ErrModeMismatch is returned by Join when the namespace's nodes seal
 	// their messages and this one is asked not to, or the other way round.

@@ -348,7 +348,7 @@ func TestBadInput(t *testing.T) {
 			if _, err := SubscribeFunc(b, "chan", fn); err != nil {
 				return err
 			}
-			return Publish(a, "chan", &WithChan{C: make(chan int)})
+			return Publish(a, "chan", cyclic())
 		}, actor.ErrEncode},
 	}
 	for _, tt := range tests {
@@ -446,10 +446,17 @@ func TestBadInput(t *testing.T) {
 	})
 }
 
-// WithChan has a field msgpack cannot encode.
-type WithChan struct{ C chan int }
+// Chain registers, but a cyclic Chain nests without end and cannot be
+// encoded.
+type Chain struct{ Next *Chain }
 
-func init() { actor.RegisterMessage[*WithChan]() }
+func init() { actor.RegisterMessage[*Chain]() }
+
+func cyclic() *Chain {
+	c := &Chain{}
+	c.Next = c
+	return c
+}
 
 // checkMessage fails t if err's message repeats a package prefix.
 func checkMessage(t *testing.T, err error) {

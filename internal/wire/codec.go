@@ -14,9 +14,11 @@ import (
 // own msgpack encoding needs. An Encoder is not safe for concurrent use;
 // keep one per goroutine or in a sync.Pool.
 type Encoder struct {
-	reg *Registry
-	enc *msgpack.Encoder
-	w   appendWriter
+	reg     *Registry
+	enc     *msgpack.Encoder
+	w       appendWriter
+	depth   int    // nesting of the value being encoded, bounded by MaxDepth
+	scratch []byte // for protobuf messages, marshaled before their length is known
 }
 
 // NewEncoder returns an encoder using reg.
@@ -49,7 +51,16 @@ func (e *Encoder) AppendPayload(dst []byte, v any) ([]byte, error) {
 	if !ok {
 		return dst, &UnregisteredTypeError{Type: reflect.TypeOf(v)}
 	}
-	out, err := rt.codec.enc(dst, reflect.ValueOf(v), e)
+	e.depth = 0
+	rv := reflect.ValueOf(v)
+	var out []byte
+	var err error
+	if rt.elem != nil && !rv.IsNil() {
+		// As Payload decodes it: the pointed-to value, at depth 0.
+		out, err = rt.elem.enc(dst, rv.Elem(), e)
+	} else {
+		out, err = rt.codec.enc(dst, rv, e)
+	}
 	if err != nil {
 		return dst, fmt.Errorf("%w %T: %w", ErrEncode, v, err)
 	}
@@ -141,7 +152,7 @@ func (d *Decoder) Payload(typeName string, payload []byte) (any, error) {
 		}
 		d.lastType = rt
 	}
-	if rt.typ.Kind() == reflect.Pointer {
+	if rt.elem != nil {
 		// Allocate the pointed-to value directly: one allocation, not a
 		// pointer cell and then the value.
 		if len(payload) == 1 && payload[0] == 0xc0 {

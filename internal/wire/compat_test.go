@@ -40,7 +40,6 @@ type (
 		ByInt    map[int]string
 		Nested   map[string][]float64
 		PtrInt   *int
-		PtrPtr   **string
 		Items    []zooScalars
 		ItemPtrs []*zooScalars
 	}
@@ -52,22 +51,22 @@ type (
 		OmitP   *int   `msgpack:",omitempty"`
 		OmitSub zooOmitAll
 		OmitZ   zooOmitAll `msgpack:",omitempty"`
-		hidden  int
+		hidden  int        `msgpack:"-"`
 	}
 	zooOmitAll struct {
 		A int    `msgpack:",omitempty"`
 		B string `msgpack:",omitempty"`
 	}
 	zooFallback struct {
-		Any     any
-		When    time.Time
-		Custom  zooCustom
-		Interns string `msgpack:",intern"`
+		When   time.Time
+		Custom zooCustom
 		Embedded
+		*EmbeddedPtr
 	}
-	Embedded  struct{ Inner string }
-	zooCustom struct{ v int }
-	zooTree   struct {
+	Embedded    struct{ Inner string }
+	EmbeddedPtr struct{ Deep string }
+	zooCustom   struct{ v int }
+	zooTree     struct {
 		Name     string
 		Children []*zooTree
 		Parent   *zooTree `msgpack:",omitempty"`
@@ -82,8 +81,7 @@ func (c *zooCustom) DecodeMsgpack(d *msgpack.Decoder) error {
 }
 
 func zooValues() []any {
-	n, s := 42, "deep"
-	ps := &s
+	n := 42
 	return []any{
 		&zooScalars{},
 		&zooScalars{true, -1, math.MinInt8, math.MinInt16, math.MinInt32, math.MinInt64, math.MaxUint32, math.MaxUint8, math.MaxUint16, math.MaxUint32, math.MaxUint64, 1.5, math.Inf(-1), "s", string(make([]byte, 70000))},
@@ -92,11 +90,13 @@ func zooValues() []any {
 		&zooContainers{Bytes: []byte{}, Ints: []int{}, Strs: []string{}, ByString: map[string]int{}, Items: []zooScalars{}},
 		&zooContainers{Bytes: []byte("bin"), Fixed: [4]byte{1, 2, 3, 4}, Ints: []int{1, -2, 300}, Strs: []string{"a", ""}, Arr: [3]int16{-1, 0, 1},
 			ByString: map[string]int{"x": 1}, ByInt: map[int]string{-5: "neg"}, Nested: map[string][]float64{"f": {0.5}},
-			PtrInt: &n, PtrPtr: &ps, Items: []zooScalars{{S: "one"}, {U64: 7}}, ItemPtrs: []*zooScalars{nil, {B: true}}},
+			PtrInt: &n, Items: []zooScalars{{S: "one"}, {U64: 7}}, ItemPtrs: []*zooScalars{nil, {B: true}}},
 		&zooTags{},
 		&zooTags{Renamed: "r", Skipped: "not sent", Omit: 3, OmitS: "x", OmitP: &n, OmitSub: zooOmitAll{A: 1}, OmitZ: zooOmitAll{B: "b"}, hidden: 9},
-		&zooFallback{Any: map[string]any{"k": "v"}, When: time.Date(2026, 11, 22, 1, 2, 3, 4, time.UTC), Custom: zooCustom{7}, Interns: "i", Embedded: Embedded{"in"}},
-		&zooFallback{},
+		&zooFallback{When: time.Date(2026, 11, 22, 1, 2, 3, 4, time.UTC), Custom: zooCustom{7}, Embedded: Embedded{"in"}, EmbeddedPtr: &EmbeddedPtr{"deep"}},
+		// Not &zooFallback{}: msgpack/v5 writes a nil embedded pointer as
+		// its fields, each nil, which read back as a pointer to zeros.
+		&zooFallback{EmbeddedPtr: &EmbeddedPtr{}},
 		&zooTree{Name: "root", Children: []*zooTree{{Name: "a"}, {Name: "b", Children: []*zooTree{{Name: "c"}}}}},
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"strings"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -16,20 +15,23 @@ import (
 // keyed by type for every struct value it meets, and decodes through
 // interfaces; for shmactor's hot path (one message per envelope, millions
 // per second) that costs more than the crypto. So each registered type gets
-// a codec compiled once, at registration: a tree of closures that walk the
-// value with reflect and write the same bytes msgpack/v5 writes (structs
-// as maps keyed by field name, `msgpack:"name,omitempty"` and `"-"` tags,
-// nil for nil pointers, slices and maps), except that integers always take
-// their shortest form, which msgpack/v5 decodes too. Anything the compiler
-// does not cover — interfaces, types with their own msgpack, binary or
-// text marshalers, time.Time, embedded structs, other tag options — is
-// handed to msgpack/v5 for that value, so the output stays msgpack/v5's.
+// a codec compiled once, at registration, after checkType has made sure
+// every value of it can make the trip: a tree of closures that walk the
+// value with reflect and write the bytes msgpack/v5 writes (structs as
+// maps keyed by field name, embedded structs inlined, `msgpack:"name"`,
+// `",omitempty"` and `"-"` tags, nil for nil pointers, slices and maps),
+// except that integers always take their shortest form, omitempty omits
+// only zero values (so an empty slice stays empty and -0.0 stays -0.0),
+// and an embedded pointer that is nil writes none of its fields (so it
+// arrives nil); msgpack/v5 decodes all of these. Protobuf messages are
+// proto.Marshal's bytes in a msgpack bin (compile_proto.go). Types with
+// their own msgpack, binary or text marshalers, and time.Time, are handed
+// to msgpack/v5 for that value, so the output stays msgpack/v5's.
 
 // codec encodes and decodes one Go type.
 type codec struct {
-	enc   func(b []byte, v reflect.Value, e *Encoder) ([]byte, error)
-	dec   func(r *reader, v reflect.Value, d *Decoder) error // v is settable
-	empty func(v reflect.Value) bool                         // for omitempty
+	enc func(b []byte, v reflect.Value, e *Encoder) ([]byte, error)
+	dec func(r *reader, v reflect.Value, d *Decoder) error // v is settable
 	// scalar marks plain scalars ('s' string, 'i' int, 'u' uint, 'f'
 	// float, 'b' bool) that struct codecs handle inline, without a call.
 	scalar byte
@@ -37,7 +39,7 @@ type codec struct {
 
 var codecs sync.Map // reflect.Type → *codec
 
-// codecFor returns the compiled codec of t.
+// codecFor returns the compiled codec of t, a type checkType accepts.
 func codecFor(t reflect.Type) *codec {
 	if c, ok := codecs.Load(t); ok {
 		return c.(*codec)
@@ -61,19 +63,33 @@ var (
 	binUnmarshaler  = reflect.TypeFor[encoding.BinaryUnmarshaler]()
 	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
-	errorType       = reflect.TypeFor[error]()
-	zeroerType      = reflect.TypeFor[interface{ IsZero() bool }]()
 )
 
-// custom reports types msgpack/v5 encodes by their own methods.
+// custom reports types msgpack/v5 encodes by their own methods (time.Time
+// among them, by its timestamp extension).
 func custom(t reflect.Type) bool {
 	for _, i := range []reflect.Type{customEncoder, customDecoder, marshaler, unmarshaler, binMarshaler, binUnmarshaler, textMarshaler, textUnmarshaler} {
 		if t.Implements(i) || (t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(i)) {
 			return true
 		}
 	}
-	return t == errorType
+	return false
 }
+
+// errTooDeep is the encoder's refusal of a value the decoder would refuse:
+// nested deeper than MaxDepth, as a cyclic value is.
+var errTooDeep = fmt.Errorf("nested deeper than %d levels (is the value cyclic?)", MaxDepth)
+
+// descend and ascend count the encoder's nesting the way the decoder's
+// reader counts it, so the encoder refuses exactly what the decoder would.
+func (e *Encoder) descend() error {
+	if e.depth++; e.depth > MaxDepth {
+		return errTooDeep
+	}
+	return nil
+}
+
+func (e *Encoder) ascend() { e.depth-- }
 
 func (cmp *compiler) compile(t reflect.Type) *codec {
 	if c, ok := cmp.seen[t]; ok {
@@ -82,11 +98,13 @@ func (cmp *compiler) compile(t reflect.Type) *codec {
 	c := &codec{}
 	cmp.seen[t] = c
 	switch {
+	case isProto(t):
+		protoCodec(t, c)
+		return c
 	case custom(t):
 		cmp.fallback(t, c)
 		return c
 	}
-	c.empty = emptyFunc(t)
 	switch t.Kind() {
 	case reflect.Bool:
 		c.scalar = 'b'
@@ -140,10 +158,8 @@ func (cmp *compiler) compile(t reflect.Type) *codec {
 	case reflect.Pointer:
 		cmp.pointer(t, c)
 	case reflect.Struct:
-		if !cmp.structure(t, c) {
-			cmp.fallback(t, c)
-		}
-	default: // interfaces, and kinds msgpack/v5 itself refuses or treats specially
+		cmp.structure(t, c)
+	default: // checkType refuses the rest; should one get here, msgpack/v5 says what it thinks
 		cmp.fallback(t, c)
 	}
 	return c
@@ -151,7 +167,6 @@ func (cmp *compiler) compile(t reflect.Type) *codec {
 
 // fallback hands values of t to msgpack/v5.
 func (cmp *compiler) fallback(t reflect.Type, c *codec) {
-	c.empty = emptyFunc(t)
 	c.enc = func(b []byte, v reflect.Value, e *Encoder) ([]byte, error) {
 		if !v.CanAddr() && t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
 			// Methods with pointer receivers need an addressable value.
@@ -184,6 +199,9 @@ func (cmp *compiler) slice(t reflect.Type, c *codec) {
 		if v.IsNil() {
 			return append(b, 0xc0), nil
 		}
+		if err := e.descend(); err != nil {
+			return b, err
+		}
 		n := v.Len()
 		b = appendArrayHeader(b, n)
 		var err error
@@ -192,6 +210,7 @@ func (cmp *compiler) slice(t reflect.Type, c *codec) {
 				return b, err
 			}
 		}
+		e.ascend()
 		return b, nil
 	}
 	c.dec = func(r *reader, v reflect.Value, d *Decoder) error {
@@ -255,6 +274,9 @@ func (cmp *compiler) array(t reflect.Type, c *codec) {
 		return
 	}
 	c.enc = func(b []byte, v reflect.Value, e *Encoder) ([]byte, error) {
+		if err := e.descend(); err != nil {
+			return b, err
+		}
 		b = appendArrayHeader(b, n)
 		var err error
 		for i := range n {
@@ -262,6 +284,7 @@ func (cmp *compiler) array(t reflect.Type, c *codec) {
 				return b, err
 			}
 		}
+		e.ascend()
 		return b, nil
 	}
 	c.dec = func(r *reader, v reflect.Value, d *Decoder) error {
@@ -299,6 +322,9 @@ func (cmp *compiler) mapping(t reflect.Type, c *codec) {
 		if v.IsNil() {
 			return append(b, 0xc0), nil
 		}
+		if err := e.descend(); err != nil {
+			return b, err
+		}
 		b = appendMapHeader(b, v.Len())
 		var it reflect.MapIter
 		it.Reset(v)
@@ -311,6 +337,7 @@ func (cmp *compiler) mapping(t reflect.Type, c *codec) {
 				return b, err
 			}
 		}
+		e.ascend()
 		return b, nil
 	}
 	c.dec = func(r *reader, v reflect.Value, d *Decoder) error {
@@ -354,7 +381,12 @@ func (cmp *compiler) pointer(t reflect.Type, c *codec) {
 		if v.IsNil() {
 			return append(b, 0xc0), nil
 		}
-		return ec.enc(b, v.Elem(), e)
+		if err := e.descend(); err != nil {
+			return b, err
+		}
+		b, err := ec.enc(b, v.Elem(), e)
+		e.ascend()
+		return b, err
 	}
 	c.dec = func(r *reader, v reflect.Value, d *Decoder) error {
 		if r.isNil() {
@@ -370,231 +402,6 @@ func (cmp *compiler) pointer(t reflect.Type, c *codec) {
 		}
 		return ec.dec(r, v.Elem(), d)
 	}
-}
-
-// structField is one encoded field of a struct.
-type structField struct {
-	index     int
-	name      string
-	key       []byte // the field name, msgpack-encoded
-	omitEmpty bool
-	c         *codec
-}
-
-// structure compiles a plain struct: exported fields, tags with at most a
-// name and omitempty, no embedded fields. It reports false for anything
-// else, which goes to msgpack/v5.
-func (cmp *compiler) structure(t reflect.Type, c *codec) bool {
-	var fields []structField
-	byName := map[string]int{}
-	anyOmit := false
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("msgpack")
-		if tag == "-" {
-			continue
-		}
-		if f.Anonymous || f.Name == "_msgpack" {
-			return false
-		}
-		if !f.IsExported() {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "" {
-			name = f.Name
-		}
-		omit := false
-		switch opts {
-		case "":
-		case "omitempty":
-			omit, anyOmit = true, true
-		default:
-			return false // intern, alias, as_array, ...: msgpack/v5's business
-		}
-		if _, dup := byName[name]; dup {
-			return false
-		}
-		byName[name] = len(fields)
-		fields = append(fields, structField{index: i, name: name, key: appendStr(nil, name), omitEmpty: omit})
-	}
-	for i := range fields {
-		fields[i].c = cmp.compile(t.Field(fields[i].index).Type)
-	}
-	c.enc = func(b []byte, v reflect.Value, e *Encoder) ([]byte, error) {
-		n := len(fields)
-		if anyOmit {
-			for i := range fields {
-				if fields[i].omitEmpty && fields[i].c.empty(v.Field(fields[i].index)) {
-					n--
-				}
-			}
-		}
-		b = appendMapHeader(b, n)
-		var err error
-		for i := range fields {
-			f := &fields[i]
-			fv := v.Field(f.index)
-			if f.omitEmpty && f.c.empty(fv) {
-				continue
-			}
-			b = append(b, f.key...)
-			switch f.c.scalar {
-			case 's':
-				b = appendStr(b, fv.String())
-			case 'i':
-				b = appendInt(b, fv.Int())
-			case 'u':
-				b = appendUint(b, fv.Uint())
-			default:
-				if b, err = f.c.enc(b, fv, e); err != nil {
-					return b, err
-				}
-			}
-		}
-		return b, nil
-	}
-	c.dec = func(r *reader, v reflect.Value, d *Decoder) error {
-		if r.isNil() {
-			v.SetZero()
-			return nil
-		}
-		if err := r.descend(); err != nil {
-			return err
-		}
-		defer r.ascend()
-		if r.peekArray() { // msgpack/v5's as_array form: fields in order
-			n, err := r.arrayHeader("payload")
-			if err != nil {
-				return err
-			}
-			for i := range n {
-				if i >= len(fields) {
-					if err := r.skip("payload", r.depth); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := fields[i].c.dec(r, v.Field(fields[i].index), d); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		n, err := r.mapHeader("payload")
-		if err != nil {
-			return err
-		}
-		for i := range n {
-			key, err := r.strOrBin("payload", MaxString)
-			if err != nil {
-				return err
-			}
-			// Fields usually come in the order we write them.
-			j := -1
-			if i < len(fields) && string(key) == fields[i].name {
-				j = i
-			} else if k, ok := byName[string(key)]; ok {
-				j = k
-			}
-			if j < 0 {
-				if err := r.skip("payload", r.depth); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := decField(r, v.Field(fields[j].index), fields[j].c, d); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return true
-}
-
-// decField decodes one struct field, scalars inline.
-func decField(r *reader, fv reflect.Value, c *codec, d *Decoder) error {
-	switch c.scalar {
-	case 's':
-		if r.off < len(r.b) && r.b[r.off]&0xe0 == 0xa0 { // fixstr
-			s, err := r.str("payload", MaxString)
-			if err != nil {
-				return err
-			}
-			fv.SetString(d.payloadString(s))
-			return nil
-		}
-		return decString(r, fv, d)
-	case 'i':
-		if r.off < len(r.b) && r.b[r.off] <= 0x7f { // positive fixint
-			fv.SetInt(int64(r.b[r.off]))
-			r.off++
-			return nil
-		}
-		return decInt(r, fv, d)
-	case 'u':
-		if r.off < len(r.b) && r.b[r.off] <= 0x7f {
-			fv.SetUint(uint64(r.b[r.off]))
-			r.off++
-			return nil
-		}
-		return decUint(r, fv, d)
-	case 'f':
-		return decFloat(r, fv, d)
-	case 'b':
-		return decBool(r, fv, d)
-	}
-	return c.dec(r, fv, d)
-}
-
-// emptyFunc returns msgpack/v5's notion of an empty value of t, for
-// omitempty.
-func emptyFunc(t reflect.Type) func(reflect.Value) bool {
-	if t.Implements(zeroerType) {
-		nilable := t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface || t.Kind() == reflect.Map || t.Kind() == reflect.Slice
-		return func(v reflect.Value) bool {
-			return nilable && v.IsNil() || v.Interface().(interface{ IsZero() bool }).IsZero()
-		}
-	}
-	switch t.Kind() {
-	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
-		return func(v reflect.Value) bool { return v.Len() == 0 }
-	case reflect.Bool:
-		return func(v reflect.Value) bool { return !v.Bool() }
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return func(v reflect.Value) bool { return v.Int() == 0 }
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return func(v reflect.Value) bool { return v.Uint() == 0 }
-	case reflect.Float32, reflect.Float64:
-		return func(v reflect.Value) bool { return v.Float() == 0 }
-	case reflect.Pointer, reflect.Interface:
-		return func(v reflect.Value) bool { return v.IsNil() }
-	case reflect.Struct:
-		// Empty when every field would be omitted (msgpack/v5's rule): a
-		// struct with any field that is not omitempty is never empty.
-		var checks []func(reflect.Value) bool
-		for i := range t.NumField() {
-			f := t.Field(i)
-			tag := f.Tag.Get("msgpack")
-			if tag == "-" || !f.IsExported() {
-				continue
-			}
-			if _, opts, _ := strings.Cut(tag, ","); opts != "omitempty" {
-				return func(reflect.Value) bool { return false }
-			}
-			fe, i := emptyFunc(f.Type), i
-			checks = append(checks, func(v reflect.Value) bool { return fe(v.Field(i)) })
-		}
-		return func(v reflect.Value) bool {
-			for _, c := range checks {
-				if !c(v) {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	return func(reflect.Value) bool { return false }
 }
 
 // ---- decoding primitives ----

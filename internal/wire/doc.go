@@ -3,7 +3,15 @@
 // (kind, sender and receiving node, sender PID, target, correlation id,
 // payload type name, per-sender sequence number, key epoch); the payload is
 // the msgpack encoding of a Go value whose type is registered in a
-// [Registry] under a stable name.
+// [Registry] under a stable name (protobuf messages: their protobuf
+// encoding, in a msgpack bin).
+//
+// Every value of a registered type decodes to what was encoded.
+// Registration walks the type and refuses, with a [*TypeError] naming the
+// field and the reason, anything that would not: channels, functions,
+// interfaces, unexported fields, pointers to pointers, slices or maps,
+// map keys that compare by address, and the like (docs/wire-format.md,
+// "Which Go types cross").
 //
 // Decoding treats every byte as hostile: each length is checked against
 // the bytes that remain and a configured maximum before anything is

@@ -34,12 +34,14 @@ var (
 	ErrPayload = errors.New("wire: payload does not decode")
 
 	// ErrRegistration is returned by Register when a type or name is
-	// already taken or a name cannot be derived.
+	// already taken, a name cannot be derived, or some value of the type
+	// would not arrive as it was sent (then the error is a *TypeError).
 	ErrRegistration = errors.New("wire: registration")
 
 	// ErrEncode is returned when a value of a registered type cannot be
-	// encoded (a field of a kind msgpack has no encoding for, such as a
-	// channel or a function).
+	// encoded: it nests deeper than MaxDepth (a cyclic value does), a
+	// protobuf message refuses to marshal (invalid UTF-8 in a string
+	// field), or a type's own marshaling method fails.
 	ErrEncode = errors.New("wire: cannot encode")
 )
 
@@ -99,3 +101,31 @@ func (e *PayloadError) Error() string {
 
 // Unwrap returns ErrPayload and the underlying error.
 func (e *PayloadError) Unwrap() []error { return []error{ErrPayload, e.Err} }
+
+// TypeError is returned by Register and RegisterName for a type some of
+// whose values would not arrive as they were sent: a channel, a function,
+// an interface, an unexported field, ... It names the part of the type at
+// fault and says why. It wraps ErrRegistration.
+type TypeError struct {
+	Type      reflect.Type // the type being registered
+	Field     string       // where in Type: "Items[].Owner", "Index[key]"; "" for Type itself
+	FieldType reflect.Type // the type found there
+	Reason    string
+}
+
+// Error describes the error.
+func (e *TypeError) Error() string {
+	return fmt.Sprintf("%v: %v: %s", ErrRegistration, e.Type, e.Detail())
+}
+
+// Detail is the error without the sentinel and the registered type: the
+// field, its type and the reason.
+func (e *TypeError) Detail() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("field %s (%v): %s", e.Field, e.FieldType, e.Reason)
+}
+
+// Unwrap returns ErrRegistration.
+func (e *TypeError) Unwrap() error { return ErrRegistration }

@@ -27,7 +27,7 @@ type regType struct {
 	name  string
 	typ   reflect.Type
 	codec *codec
-	elem  *codec // for pointer types, the pointed-to type's codec
+	elem  *codec // for pointers walked by reflection, the pointed-to type's codec
 }
 
 // Default is the registry the actor and topic layers use unless told
@@ -46,6 +46,16 @@ func NewRegistry() *Registry {
 // named type ("*example.com/shop.Order"). The type delivered to receivers
 // is exactly T: register *Order to send and receive *Order. Registering
 // the same type under the same name again is harmless.
+//
+// Every value of a registered type arrives as it was sent, so Register
+// refuses, with a *TypeError naming the field and the reason, a type that
+// holds something that cannot make the trip: a channel, a function, an
+// unsafe.Pointer, a complex number, an interface, an unexported field not
+// tagged `msgpack:"-"`, a pointer to a pointer, slice or map, a map key
+// that compares by address, a protobuf message by value, a marshaler
+// without its unmarshaler. Protobuf messages (pointers to types
+// implementing proto.Message) are encoded by protobuf itself.
+// docs/wire-format.md lists the rules.
 func Register[T any](r *Registry) error {
 	t := reflect.TypeFor[T]()
 	name, ok := DefaultName(t)
@@ -59,6 +69,15 @@ func Register[T any](r *Registry) error {
 // for names that must stay stable when a type moves between packages.
 func RegisterName[T any](r *Registry, name string) error {
 	return r.register(reflect.TypeFor[T](), name)
+}
+
+// RegisterType registers t under name, like RegisterName, for types known
+// only at run time (made by reflect.StructOf, say).
+func RegisterType(r *Registry, t reflect.Type, name string) error {
+	if t == nil {
+		return fmt.Errorf("%w: nil type", ErrRegistration)
+	}
+	return r.register(t, name)
 }
 
 // DefaultName returns the name Register gives t, and false for types
@@ -81,6 +100,9 @@ func (r *Registry) register(t reflect.Type, name string) error {
 	if t == reflect.TypeFor[RawMessage]() || t == reflect.TypeFor[*RawMessage]() {
 		return fmt.Errorf("%w: RawMessage cannot be registered; it carries its own type name", ErrRegistration)
 	}
+	if err := checkType(t); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.tables.Load()
@@ -94,7 +116,7 @@ func (r *Registry) register(t reflect.Type, name string) error {
 		return fmt.Errorf("%w: name %q is already taken by type %v", ErrRegistration, name, have.typ)
 	}
 	rt := &regType{name: name, typ: t, codec: codecFor(t)}
-	if t.Kind() == reflect.Pointer {
+	if t.Kind() == reflect.Pointer && !isProto(t) && !custom(t) {
 		rt.elem = codecFor(t.Elem())
 	}
 	next := &typeTables{byType: make(map[reflect.Type]*regType, len(old.byType)+1), byName: make(map[string]*regType, len(old.byName)+1)}

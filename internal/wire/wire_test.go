@@ -23,7 +23,7 @@ type testOrder struct {
 	Tags     map[string]string
 	Note     *string
 	Total    float64
-	Meta     any
+	Meta     map[string][]int8
 	Raw      []byte
 }
 
@@ -72,7 +72,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 	r := testRegistry(t)
 	note := "leave at the door"
 	for _, v := range []any{
-		&testOrder{ID: 7, Customer: "ada", Items: []testItem{{"a", 1, 2.5}, {"b", 2, 0}}, Tags: map[string]string{"x": "y"}, Note: &note, Total: 5, Meta: map[string]any{"k": []any{int8(1), "two", nil}}, Raw: []byte{0, 1}},
+		&testOrder{ID: 7, Customer: "ada", Items: []testItem{{"a", 1, 2.5}, {"b", 2, 0}}, Tags: map[string]string{"x": "y"}, Note: &note, Total: 5, Meta: map[string][]int8{"k": {1, -2}, "nil": nil}, Raw: []byte{0, 1}},
 		&testOrder{}, // zero value: nil slices, maps, pointers
 		&testOrder{Items: []testItem{}, Tags: map[string]string{}},
 		testPing{N: -3},
@@ -96,21 +96,10 @@ func TestPayloadRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%T: %v", v, err)
 		}
-		if !reflect.DeepEqual(normalize(got), normalize(v)) {
+		if !reflect.DeepEqual(got, v) {
 			t.Fatalf("round trip of %T:\n got %#v\nwant %#v", v, got, v)
 		}
 	}
-}
-
-// normalize makes msgpack's decoding of interface values comparable: it
-// decodes small integers into the smallest Go type that holds them.
-func normalize(v any) any {
-	if o, ok := v.(*testOrder); ok && o != nil && o.Meta != nil {
-		c := *o
-		c.Meta = nil
-		return &c
-	}
-	return v
 }
 
 func TestRawMessage(t *testing.T) {
