@@ -179,3 +179,33 @@ func ExampleRequest() {
 	// true
 	// <nil>
 }
+
+// Drain ends a subscription once what is on its way has been handled.
+func ExampleSubscription_Drain() {
+	root, _ := os.MkdirTemp("", "shmactor-example-")
+	defer os.RemoveAll(root)
+	sys, err := actor.Join("shop", actor.WithRoot(root))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sys.Close()
+	handled := 0
+	sub, err := topic.SubscribeFunc(sys, "orders.>", func(string, any) {
+		time.Sleep(time.Millisecond) // a subscriber slower than its publisher
+		handled++
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range 20 {
+		topic.Publish(sys, "orders.eu.created", &Created{ID: i})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = sub.Drain(ctx)
+	fmt.Println(handled, err, sub.Stats().Discarded)
+	// Output:
+	// 20 <nil> 0
+}
