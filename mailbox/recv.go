@@ -43,7 +43,8 @@ type Consumer struct {
 
 	retire retirements
 
-	// state is seq<<2 | inHandler | handedOff: what the watchdog sees.
+	// state is seq<<2 | inHandler | handedOff: what the watchdog sees;
+	// retirements watch seq for progress.
 	state    atomic.Uint64
 	budget   time.Duration // hand-off budget; 0: no watchdog
 	dogSleep atomic.Bool   // the watchdog waits for poke
@@ -260,16 +261,16 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 		c.ctr.undecodable.Add(1)
 	}
 	c.ctr.received.Add(1)
-	if c.budget <= 0 {
-		c.handler(m)
-		return true
-	}
 	c.seq++
 	st := c.seq << stateShift
 	c.state.Store(st)
 	c.handler(m)
-	return c.state.Load() == st
+	return c.budget <= 0 || c.state.Load() == st
 }
+
+// calls returns how many handler calls the pump has begun: its progress,
+// which retirements watch.
+func (c *Consumer) calls() uint64 { return c.state.Load() >> stateShift }
 
 // runOnPump runs fn on the pump's goroutine, inside a handler call; the
 // pump may be handed off while fn runs (never while the handler does
