@@ -116,8 +116,10 @@ func (c *Consumer) start() {
 func (c *Consumer) HandOffs() uint64 { return c.handoffs.Load() }
 
 // Close stops the pump and closes its ring handle. A pump goroutine that
-// is inside a slow handler call ends when the call returns; Close does not
-// wait for it. Closing twice is harmless.
+// has been handed off inside a slow handler call ends when the call
+// returns; Close does not wait for it, nor for a run on the pump
+// (Mailboxes.RunOnPump) with a hand-off budget, which loses the pump at
+// once. Closing twice is harmless.
 func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
 		c.stop()
@@ -288,8 +290,25 @@ func (c *Consumer) runOnPump(fn func()) {
 		default:
 		}
 	}
-	fn()
+	if c.ctx.Err() != nil {
+		// Closing: the watchdog has gone, or takes the pump from this
+		// run as it goes (see leave), and Close must not wait for fn.
+		go fn()
+	} else {
+		fn()
+	}
 	c.state.CompareAndSwap(st|inHandler, st)
+}
+
+// leave is the watchdog's last act, once the consumer is closing: a run
+// on the pump loses it at once, as in a hand-off but with no pump to
+// take over, so that Close does not wait for the run. The goroutine that
+// lost leaves without counting itself out of pumps; this does it.
+func (c *Consumer) leave() {
+	st := c.state.Load()
+	if st&inHandler != 0 && st&handedOff == 0 && c.state.CompareAndSwap(st, st|handedOff) {
+		c.pumps.Done()
+	}
 }
 
 // watch is the watchdog of a consumer with a hand-off budget: while
@@ -298,6 +317,7 @@ func (c *Consumer) runOnPump(fn func()) {
 // new goroutine. With no handler call running for a few looks it sleeps
 // until the pump pokes it, so an idle inbox costs nothing.
 func (c *Consumer) watch() {
+	defer c.leave()
 	var last uint64
 	quiet := 0
 	t := time.NewTimer(c.budget)
