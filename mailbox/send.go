@@ -95,6 +95,12 @@ func (mb *Mailboxes) Gone(node uint64) {
 
 func (mb *Mailboxes) peer(node uint64) (*peer, error) {
 	mb.mu.Lock()
+	if mb.closed.Load() {
+		// Close has taken (or is about to take) the peers to drain and
+		// close them; a peer made now would be left open.
+		mb.mu.Unlock()
+		return nil, ErrClosed
+	}
 	if _, dead := mb.dead[node]; dead {
 		mb.mu.Unlock()
 		return nil, fmt.Errorf("%w: node %016x", ErrNodeGone, node)
