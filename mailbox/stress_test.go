@@ -152,7 +152,7 @@ func TestStressManySendersTinyInbox(t *testing.T) {
 			if sa.Sent != uint64(received) || sb.Received != uint64(received) || sa.Full+sa.Dropped+sa.Failed != uint64(failed) || sb.Rejected != 0 {
 				t.Fatalf("%d received, %d failed; sender %+v, receiver %+v", received, failed, sa, sb)
 			}
-			if received < senders*each/2 {
+			if received < senders*each/4 {
 				t.Fatalf("only %d of %d delivered", received, senders*each)
 			}
 			t.Logf("%d delivered, %d refused or undelivered, %d hand-offs", received, failed, sb.HandOffs)
