@@ -143,7 +143,9 @@ func (mb *Mailboxes) peer(node uint64) (*peer, error) {
 		mb.mu.Unlock()
 		return nil, p.err
 	}
-	if p.ctx.Err() != nil {
+	if p.ring == nil || p.ctx.Err() != nil {
+		// Gone or Close took the peer before it was opened (they run its
+		// once with nothing, and Close cancels it only after), or since.
 		return nil, mb.stopped(node)
 	}
 	return p, nil
