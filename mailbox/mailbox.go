@@ -247,7 +247,8 @@ func (mb *Mailboxes) Start() {
 // Handler, on the goroutine that called it: it is how a Handler runs an
 // actor where its message arrived, without a goroutine hop. While fn
 // runs, the inbox may be handed to a new pump goroutine (Config.HandOff),
-// so a slow fn holds up no other message.
+// so a slow fn holds up no other message; and Close does not wait for it
+// (once Close has begun, fn runs on a goroutine of its own).
 func (mb *Mailboxes) RunOnPump(fn func()) { mb.in.runOnPump(fn) }
 
 // AfterDrained calls fn once every frame claimed in this node's inbox
