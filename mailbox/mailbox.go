@@ -247,23 +247,25 @@ func (mb *Mailboxes) Start() {
 // Handler, on the goroutine that called it: it is how a Handler runs an
 // actor where its message arrived, without a goroutine hop. While fn
 // runs, the inbox may be handed to a new pump goroutine (Config.HandOff),
-// so a slow fn holds up no other message.
+// so a slow fn holds up no other message; and Close does not wait for it
+// (once Close has begun, fn runs on a goroutine of its own).
 func (mb *Mailboxes) RunOnPump(fn func()) { mb.in.runOnPump(fn) }
 
 // AfterDrained calls fn once every frame claimed in this node's inbox
 // before the call has been handed to the Handler: at once when there is
-// none (or the pump has not started), else on the pump's goroutine, or
-// after at most 5 s if a frame claimed by a killed process is set aside
-// instead. A node keeps what it needs to open and deliver a departed
-// peer's frames (its key, its watches) until then, so that everything the
-// peer committed before it left is delivered.
+// none (or the pump has not started), else on the pump's goroutine,
+// however long a slow Handler takes to get there; or once the pump has
+// handed nothing on for 5 s, as when a frame claimed by a killed process
+// is set aside instead. A node keeps what it needs to open and deliver a
+// departed peer's frames (its key, its watches) until then, so that
+// everything the peer committed before it left is delivered.
 func (mb *Mailboxes) AfterDrained(fn func()) {
 	_, tail, err := mb.inbox.Positions()
 	if err != nil || mb.closed.Load() {
 		fn()
 		return
 	}
-	mb.in.retire.after(tail, fn)
+	mb.in.retire.after(tail, fn, mb.in.calls)
 }
 
 // InboxName returns the name of this node's inbox segment.

@@ -43,7 +43,8 @@ type Consumer struct {
 
 	retire retirements
 
-	// state is seq<<2 | inHandler | handedOff: what the watchdog sees.
+	// state is seq<<2 | inHandler | handedOff: what the watchdog sees;
+	// retirements watch seq for progress.
 	state    atomic.Uint64
 	budget   time.Duration // hand-off budget; 0: no watchdog
 	dogSleep atomic.Bool   // the watchdog waits for poke
@@ -115,8 +116,10 @@ func (c *Consumer) start() {
 func (c *Consumer) HandOffs() uint64 { return c.handoffs.Load() }
 
 // Close stops the pump and closes its ring handle. A pump goroutine that
-// is inside a slow handler call ends when the call returns; Close does not
-// wait for it. Closing twice is harmless.
+// has been handed off inside a slow handler call ends when the call
+// returns; Close does not wait for it, nor for a run on the pump
+// (Mailboxes.RunOnPump) with a hand-off budget, which loses the pump at
+// once. Closing twice is harmless.
 func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
 		c.stop()
@@ -260,16 +263,16 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 		c.ctr.undecodable.Add(1)
 	}
 	c.ctr.received.Add(1)
-	if c.budget <= 0 {
-		c.handler(m)
-		return true
-	}
 	c.seq++
 	st := c.seq << stateShift
 	c.state.Store(st)
 	c.handler(m)
-	return c.state.Load() == st
+	return c.budget <= 0 || c.state.Load() == st
 }
+
+// calls returns how many handler calls the pump has begun: its progress,
+// which retirements watch.
+func (c *Consumer) calls() uint64 { return c.state.Load() >> stateShift }
 
 // runOnPump runs fn on the pump's goroutine, inside a handler call; the
 // pump may be handed off while fn runs (never while the handler does
@@ -287,8 +290,25 @@ func (c *Consumer) runOnPump(fn func()) {
 		default:
 		}
 	}
-	fn()
+	if c.ctx.Err() != nil {
+		// Closing: the watchdog has gone, or takes the pump from this
+		// run as it goes (see leave), and Close must not wait for fn.
+		go fn()
+	} else {
+		fn()
+	}
 	c.state.CompareAndSwap(st|inHandler, st)
+}
+
+// leave is the watchdog's last act, once the consumer is closing: a run
+// on the pump loses it at once, as in a hand-off but with no pump to
+// take over, so that Close does not wait for the run. The goroutine that
+// lost leaves without counting itself out of pumps; this does it.
+func (c *Consumer) leave() {
+	st := c.state.Load()
+	if st&inHandler != 0 && st&handedOff == 0 && c.state.CompareAndSwap(st, st|handedOff) {
+		c.pumps.Done()
+	}
 }
 
 // watch is the watchdog of a consumer with a hand-off budget: while
@@ -297,6 +317,7 @@ func (c *Consumer) runOnPump(fn func()) {
 // new goroutine. With no handler call running for a few looks it sleeps
 // until the pump pokes it, so an idle inbox costs nothing.
 func (c *Consumer) watch() {
+	defer c.leave()
 	var last uint64
 	quiet := 0
 	t := time.NewTimer(c.budget)

@@ -2,6 +2,7 @@ package mailbox
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,7 +14,7 @@ type retirements struct {
 	mu   sync.Mutex
 	done uint64 // the inbox's head when the pump last finished handing on what it took
 	ok   bool   // done is set: the pump has run
-	wait []retirement
+	wait []*retirement
 }
 
 type retirement struct {
@@ -21,11 +22,12 @@ type retirement struct {
 	fn  func()
 }
 
-// retireLimit is the longest a retirement waits for the pump: a frame
-// claimed by a process killed mid-push is set aside by the ring after its
-// ReclaimAfter (2 s by default) without any record reaching the pump, so
-// the pump may not see the position pass.
-const retireLimit = 5 * time.Second
+// retireLimit is the longest a retirement waits for a pump that hands
+// nothing on: a frame claimed by a process killed mid-push is set aside
+// by the ring after its ReclaimAfter (2 s by default) without any record
+// reaching the pump, so the pump may not see the position pass. A pump
+// that is still handing messages on is waited for, however long it takes.
+var retireLimit = 5 * time.Second
 
 // drained records that the pump has handed on everything before pos,
 // and runs the retirements that waited for it.
@@ -50,8 +52,9 @@ func (rt *retirements) drained(pos uint64) {
 }
 
 // after runs fn once the pump has handed on everything before pos: at
-// once if it has, else on the pump when it has, or after retireLimit.
-func (rt *retirements) after(pos uint64, fn func()) {
+// once if it has, else on the pump when it has, or once progress (a count
+// of the pump's handler calls) has stood still for retireLimit.
+func (rt *retirements) after(pos uint64, fn func(), progress func() uint64) {
 	rt.mu.Lock()
 	if !rt.ok || rt.done >= pos {
 		rt.mu.Unlock()
@@ -59,18 +62,32 @@ func (rt *retirements) after(pos uint64, fn func()) {
 		return
 	}
 	var once sync.Once
-	run := func() { once.Do(fn) }
-	rt.wait = append(rt.wait, retirement{pos: pos, fn: run})
+	var ran atomic.Bool
+	r := &retirement{pos: pos, fn: func() { once.Do(func() { ran.Store(true); fn() }) }}
+	rt.wait = append(rt.wait, r)
 	rt.mu.Unlock()
-	time.AfterFunc(retireLimit, func() {
+	limit := retireLimit
+	last := progress()
+	var check func()
+	check = func() {
+		if ran.Load() {
+			return
+		}
+		if p := progress(); p != last {
+			// Slow, but handing messages on: wait on.
+			last = p
+			time.AfterFunc(limit, check)
+			return
+		}
 		rt.mu.Lock()
-		for i, r := range rt.wait {
-			if r.pos == pos {
+		for i, w := range rt.wait {
+			if w == r {
 				rt.wait = append(rt.wait[:i], rt.wait[i+1:]...)
 				break
 			}
 		}
 		rt.mu.Unlock()
-		run()
-	})
+		r.fn()
+	}
+	time.AfterFunc(limit, check)
 }

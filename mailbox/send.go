@@ -95,6 +95,12 @@ func (mb *Mailboxes) Gone(node uint64) {
 
 func (mb *Mailboxes) peer(node uint64) (*peer, error) {
 	mb.mu.Lock()
+	if mb.closed.Load() {
+		// Close has taken (or is about to take) the peers to drain and
+		// close them; a peer made now would be left open.
+		mb.mu.Unlock()
+		return nil, ErrClosed
+	}
 	if _, dead := mb.dead[node]; dead {
 		mb.mu.Unlock()
 		return nil, fmt.Errorf("%w: node %016x", ErrNodeGone, node)
@@ -137,7 +143,9 @@ func (mb *Mailboxes) peer(node uint64) (*peer, error) {
 		mb.mu.Unlock()
 		return nil, p.err
 	}
-	if p.ctx.Err() != nil {
+	if p.ring == nil || p.ctx.Err() != nil {
+		// Gone or Close took the peer before it was opened (they run its
+		// once with nothing, and Close cancels it only after), or since.
 		return nil, mb.stopped(node)
 	}
 	return p, nil

@@ -195,6 +195,7 @@ func (r *Registry) apply(file string) (evs []Event) {
 		case errors.Is(err, ErrNotFound):
 			if had {
 				delete(r.nodes, id)
+				r.unseen.add(id) // later entries naming its record report nothing more
 				evs = append(evs, Event{Kind: NodeLeft, Node: *old})
 			} else if id != r.id && r.unseen.add(id) {
 				// It joined and left between two looks: it may have

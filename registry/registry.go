@@ -100,7 +100,7 @@ type Registry struct {
 	refreshMu sync.Mutex
 	mu        sync.RWMutex
 	nodes     map[uint64]*Node
-	unseen    idSet // nodes that joined and left between two looks, reported gone
+	unseen    idSet // nodes reported gone (seen or not), so that each is reported once
 	excl      map[string]Entry
 	shared    map[string]map[uint64]Entry
 	seen      uint64 // changelog generation the view reflects

@@ -390,3 +390,36 @@ func TestNodeLeftBetweenLooks(t *testing.T) {
 		t.Fatalf("NodeLeft events for %x, want one for %x", left, uint64(gone))
 	}
 }
+
+// A node seen joining and then leaving is reported gone once, however
+// many more changelog entries name its record (every reaper that removes
+// a dead node's files logs each removal, found or not).
+func TestNodeLeftOnce(t *testing.T) {
+	root := testRoot(t)
+	a := join(t, root, "ns")
+	var mu sync.Mutex
+	var left []uint64
+	stop := a.Watch(func(ev Event) {
+		if ev.Kind == NodeLeft {
+			mu.Lock()
+			left = append(left, ev.Node.ID)
+			mu.Unlock()
+		}
+	})
+	defer stop()
+	b := join(t, root, "ns")
+	id := b.ID()
+	a.refresh(nodeFile(id))
+	if _, err := a.Node(id); err != nil {
+		t.Fatalf("b not seen: %v", err)
+	}
+	b.Close()
+	for range 3 {
+		a.refresh(nodeFile(id))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(left) != 1 || left[0] != id {
+		t.Fatalf("NodeLeft events for %x, want one for %x", left, id)
+	}
+}

@@ -50,6 +50,7 @@ func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool)
 	limit := time.Duration(r.spin.Load())
 	budget := min(time.Duration(poll.Load()), limit)
 	start := time.Now()
+	offCPU := false
 	if budget > 0 {
 		last := start
 		for i := 1; ; i++ {
@@ -63,6 +64,7 @@ func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool)
 					// Another thread had this CPU: leave it to the
 					// threads that have work.
 					poll.Store(int64(budget / 2))
+					offCPU = true
 					break
 				}
 				last = now
@@ -76,7 +78,9 @@ func (r *Ring) await(ctx context.Context, consumer bool, attempt func(slow bool)
 		}
 	}
 	err := r.park(ctx, consumer, attempt)
-	if err != errAgain {
+	if err != errAgain && !offCPU {
+		// (After a descheduled spin the budget is halved already; how
+		// soon the wait then ended says nothing about spinning.)
 		adapt(poll, budget, limit, time.Since(start))
 	}
 	return err
