@@ -122,6 +122,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// maxDead bounds the gone nodes a node remembers, so that a long-lived
+// node with many short-lived peers does not grow without end.
+const maxDead = 4096
+
 // Message is a message taken from this node's inbox.
 type Message struct {
 	Kind wire.Kind
@@ -177,10 +181,11 @@ type Mailboxes struct {
 	name  string
 	log   *logx.Throttled
 
-	mu    sync.Mutex
-	peers map[uint64]*peer
-	dead  map[uint64]struct{} // nodes gone
-	pool  sync.Pool
+	mu        sync.Mutex
+	peers     map[uint64]*peer
+	dead      map[uint64]struct{} // nodes gone (the newest maxDead)
+	deadOrder []uint64            // dead's nodes, oldest first
+	pool      sync.Pool
 
 	in  *Consumer // the inbox's pump
 	ctr counters

@@ -10,6 +10,7 @@ import (
 	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/internal/testproc"
 	"github.com/shmactor/shmactor/internal/wire"
+	"github.com/shmactor/shmactor/registry"
 	"github.com/shmactor/shmactor/shm"
 )
 
@@ -545,6 +546,29 @@ func TestCloseDrains(t *testing.T) {
 	for i, m := range b.expect(t, n) {
 		if m.Value.(*note).N != i {
 			t.Fatalf("message %d is %+v", i, m.Value)
+		}
+	}
+}
+
+// A node remembers only the newest gone nodes; a send to an older one is
+// still ErrNodeGone, from the registry's answer that it is not there.
+func TestGoneNodesBounded(t *testing.T) {
+	a, _ := pair(t, false, shm.RingConfig{}, time.Second)
+	a.mb.cfg.Inbox = func(node uint64) (string, error) {
+		return "", fmt.Errorf("node %d: %w", node, registry.ErrNotFound)
+	}
+	for n := uint64(100); n < 100+maxDead+500; n++ {
+		a.mb.Gone(n)
+	}
+	a.mb.mu.Lock()
+	remembered := len(a.mb.dead)
+	a.mb.mu.Unlock()
+	if remembered > maxDead {
+		t.Fatalf("%d gone nodes remembered, at most %d", remembered, maxDead)
+	}
+	for _, n := range []uint64{100, 100 + maxDead + 499} { // forgotten, remembered
+		if err := a.mb.Post(n, &Outgoing{Kind: wire.KindUser, Value: &note{N: 1}}); !errors.Is(err, ErrNodeGone) {
+			t.Fatalf("post to gone node %d: %v, want ErrNodeGone", n, err)
 		}
 	}
 }

@@ -81,7 +81,16 @@ func (mb *Mailboxes) Gone(node uint64) {
 	mb.mu.Lock()
 	p := mb.peers[node]
 	delete(mb.peers, node)
-	mb.dead[node] = struct{}{}
+	if _, known := mb.dead[node]; !known {
+		// The newest gone nodes only: a send to an older one finds it
+		// missing from the registry, which is ErrNodeGone as well.
+		if len(mb.deadOrder) >= maxDead {
+			delete(mb.dead, mb.deadOrder[0])
+			mb.deadOrder = mb.deadOrder[1:]
+		}
+		mb.dead[node] = struct{}{}
+		mb.deadOrder = append(mb.deadOrder, node)
+	}
 	mb.mu.Unlock()
 	if p != nil {
 		p.gone()
