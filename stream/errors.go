@@ -2,7 +2,7 @@ package stream
 
 import (
 	"errors"
-		"net"
+	"net"
 )
 
 // Sentinel errors of the stream layer. Errors of the layers below
