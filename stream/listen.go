@@ -52,6 +52,11 @@ func Listen(sys *actor.System, name string) (net.Listener, error) {
 		return nil, err
 	}
 	pid, err := sys.SpawnNamed(actor.PropsFromFunc(l.receive), prefix+name)
+	if errors.Is(err, proto.ErrNameExists) {
+		// Taken by a listener of this process: say so as for one of
+		// another process.
+		err = fmt.Errorf("%w: %w", registry.ErrNameTaken, err)
+	}
 	if err != nil {
 		st.forget(nil, l)
 		return nil, fmt.Errorf("stream: listen %q: %w", name, err)
@@ -62,6 +67,9 @@ func Listen(sys *actor.System, name string) (net.Listener, error) {
 
 // checkName checks a listener's name as the user gave it.
 func checkName(op, name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: %s: empty name", ErrInvalidName, op)
+	}
 	if strings.Contains(name, "/") {
 		return fmt.Errorf("%w: %s %q: it contains '/'", ErrInvalidName, op, name)
 	}
