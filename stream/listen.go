@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	proto "github.com/asynkron/protoactor-go/actor"
 
@@ -141,6 +142,7 @@ func (l *listener) Close() error {
 	if e := l.sys.Root.StopFuture(l.pid).Wait(); e != nil && !errors.Is(e, proto.ErrTimeout) {
 		err = e
 	}
+	l.released()
 	for {
 		select {
 		case c := <-l.accept:
@@ -152,6 +154,18 @@ func (l *listener) Close() error {
 	}
 	l.st.forget(nil, l)
 	return err
+}
+
+// released waits, a while, until the registrar has released the
+// listener's name, so that a Listen on it right after Close succeeds.
+func (l *listener) released() {
+	reg := l.sys.Registry()
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		e, err := reg.Lookup(prefix + l.addr.Name)
+		if err != nil || e.Node != l.sys.NodeID() || e.Target != l.pid.Id {
+			return
+		}
+	}
 }
 
 // Addr returns the listener's address.
