@@ -36,6 +36,14 @@ func (c *conn) receive(ctx actor.Context) {
 		case peer != nil && m.Who.Equal(peer):
 			ctx.Send(ctx.Self(), peerDown{gone: gone})
 		case peer == nil && l != nil && m.Who.Equal(l):
+			// Its accept may be in the mailbox too.
+			ctx.Send(ctx.Self(), listenerDown{})
+		}
+	case listenerDown:
+		c.mu.Lock()
+		accepted := c.peer != nil
+		c.mu.Unlock()
+		if !accepted {
 			c.answer(fmt.Errorf("%w: the listener is gone", ErrRefused))
 		}
 	case peerDown:

@@ -48,5 +48,9 @@ func init() {
 // that the peer's actor has terminated.
 type peerDown struct{ gone bool }
 
+// listenerDown tells a dialing stream actor, behind whatever the
+// listener sent before, that the listener's actor has terminated.
+type listenerDown struct{}
+
 // stopConn asks a stream actor to stop watching and stop.
 type stopConn struct{}

@@ -191,3 +191,32 @@ func TestSystemCloseClosesStreams(t *testing.T) {
 		t.Fatalf("Listen on a closed System: %v", err)
 	}
 }
+
+// A listener that closes right after accepting: the dialer's Dial
+// succeeds, though the listener's Terminated can overtake its accept.
+func TestListenerClosesAfterAccept(t *testing.T) {
+	root := testproc.TempDir(t)
+	a, b := joinT(t, root, "acc"), joinT(t, root, "acc")
+	for i := range 20 {
+		ln, err := Listen(a, "once")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if c, err := ln.Accept(); err == nil {
+				defer c.Close()
+			}
+			ln.Close()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := Dial(ctx, b, "once")
+		cancel()
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		c.Close()
+		<-done
+	}
+}
