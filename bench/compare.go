@@ -34,6 +34,7 @@ const (
 	peerSealed = "shmactor sealed"
 	peerPlain  = "shmactor plaintext"
 	peerUnix   = "unix socket"
+	peerStream = "shmactor stream (net.Conn)"
 	peerNATS   = "NATS"
 	peerRemote = "protoactor remote"
 	peerLocal  = "protoactor in-process"
@@ -319,6 +320,9 @@ func (c *comparison) requestReply(d *shm.Dir) {
 			c.measure(shmPeer(plain), patRR, sz, false, func() (result, error) { return benchActorRTT(c.root, plain, sz, n) })
 		}
 		c.measure(peerUnix, patRR, sz, false, func() (result, error) { return benchUnixRTT(c.sockDir, sz, n) })
+		if sz == 64 {
+			c.measure(peerStream, patRR, sz, false, func() (result, error) { return benchStreamRTT(c.root, sz, n) })
+		}
 		c.measure(peerNATS, patRR, sz, false, func() (result, error) { return benchNATSRTT(sz, n) })
 		c.measure(peerRemote, patRR, sz, false, func() (result, error) { return benchRemoteRTT(sz, n) })
 		c.measure(peerLocal, patRR, sz, false, func() (result, error) { return benchProtoRTT(sz, n) })
@@ -335,6 +339,9 @@ func (c *comparison) oneWay() {
 			c.measure(shmPeer(plain), patOneWay, sz, true, func() (result, error) { return benchActorSend(c.root, plain, sz, n, 1) })
 		}
 		c.measure(peerUnix, patOneWay, sz, true, func() (result, error) { return benchUnixStream(c.sockDir, sz, n) })
+		if sz == 64<<10 {
+			c.measure(peerStream, patOneWay, sz, true, func() (result, error) { return benchStreamBulk(c.root, sz, n) })
+		}
 		c.measure(peerNATS, patOneWay, sz, true, func() (result, error) { return benchNATSStream(sz, n) })
 		c.measure(peerRemote, patOneWay, sz, true, func() (result, error) { return benchRemoteStream(sz, n) })
 		c.measure(peerLocal, patOneWay, sz, true, func() (result, error) { return benchProtoSend(sz, n) })

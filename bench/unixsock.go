@@ -85,7 +85,14 @@ func startUnixNode(dir, mode string, env ...string) (*peer, *frameConn, error) {
 // benchUnixRTT times n round trips of a size-byte frame, each flushed and
 // echoed back.
 func benchUnixRTT(dir string, size, n int) (result, error) {
-	p, fc, err := startUnixNode(dir, "echo")
+	return framedRTT(func(mode string, env ...string) (*peer, *frameConn, error) {
+		return startUnixNode(dir, mode, env...)
+	}, size, n)
+}
+
+// framedRTT is benchUnixRTT over the framed stream start makes.
+func framedRTT(start func(mode string, env ...string) (*peer, *frameConn, error), size, n int) (result, error) {
+	p, fc, err := start("echo")
 	if err != nil {
 		return result{}, err
 	}
@@ -117,7 +124,14 @@ func benchUnixRTT(dir string, size, n int) (result, error) {
 // benchUnixStream times n size-byte frames written by the child, from the
 // go-ahead to the last one read here.
 func benchUnixStream(dir string, size, n int) (result, error) {
-	p, fc, err := startUnixNode(dir, "send", envN+"="+strconv.Itoa(n), envSize+"="+strconv.Itoa(size))
+	return framedStream(func(mode string, env ...string) (*peer, *frameConn, error) {
+		return startUnixNode(dir, mode, env...)
+	}, size, n)
+}
+
+// framedStream is benchUnixStream over the framed stream start makes.
+func framedStream(start func(mode string, env ...string) (*peer, *frameConn, error), size, n int) (result, error) {
+	p, fc, err := start("send", envN+"="+strconv.Itoa(n), envSize+"="+strconv.Itoa(size))
 	if err != nil {
 		return result{}, err
 	}
@@ -152,8 +166,15 @@ func childUnixNode() error {
 	if err != nil {
 		return err
 	}
+	return serveFrames(c)
+}
+
+// serveFrames serves one framed connection as the child of startUnixNode
+// or startStreamNode does.
+func serveFrames(c net.Conn) error {
 	defer c.Close()
 	fc := newFrameConn(c)
+	var err error
 	if os.Getenv(envMode) == "send" {
 		if readLine() != "send" {
 			return nil
