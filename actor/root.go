@@ -19,15 +19,17 @@ import (
 // under ids protoactor makes (Root.Spawn, "$12"; Root.SpawnPrefix,
 // "worker$12") contain '$' and stay local, as do children spawned from an
 // actor's context.
+//
+// Actors spawned from Root locally get the pump dispatcher too (unless
+// their Props name a dispatcher of their own): a message from another
+// process to one of them that is idle is handled on the inbox pump, as
+// for SpawnNamed's actors (see pumpDispatcher).
 func (s *System) installRootSpawn(local bool) {
 	s.spawnRoot = s.Root.Copy()
-	if local {
-		return
-	}
 	s.Root.WithSpawnMiddleware(func(next proto.SpawnFunc) proto.SpawnFunc {
 		return func(sys *proto.ActorSystem, id string, props *Props, parent proto.SpawnerContext) (*PID, error) {
-			if strings.Contains(id, "$") {
-				return next(sys, id, props, parent)
+			if local || strings.Contains(id, "$") {
+				return next(sys, id, s.onPump(props), parent)
 			}
 			return s.SpawnNamed(props, id)
 		}
