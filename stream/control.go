@@ -28,7 +28,7 @@ const (
 const (
 	// window is how many bytes a reader lets its writer send ahead of
 	// what it has read: what a stream buffers at most.
-	window = 256 << 10
+	window = 1 << 20
 	// chunk is the most bytes a message carries.
 	chunk = 32 << 10
 	// prefix puts listeners' names apart from actors' in the namespace.

@@ -31,8 +31,9 @@
 //
 // # Flow control and failure
 //
-// A reader lets its writer send up to 256 KiB ahead of what it has read;
-// a Write then waits until the reader catches up. A slow reader slows its
+// A reader lets its writer send up to 1 MiB (half of a default inbox)
+// ahead of what it has read; a Write then waits until the reader catches
+// up. A slow reader slows its
 // writer, nothing is dropped, and a stream buffers at most that much.
 //
 // When the process at the other end dies (even with kill -9), Read
