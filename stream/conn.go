@@ -139,6 +139,12 @@ func (c *conn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	n := 0
 	for {
+		if n == len(p) && n > 0 {
+			// All of p has been sent: what happens to the stream
+			// after that (the peer closing it) is no failure of this
+			// Write.
+			return n, nil
+		}
 		c.mu.Lock()
 		dl := c.wd.wait()
 		var err error
