@@ -168,21 +168,17 @@ func loadAvg() string {
 // median runs a throughput measurement runs times and returns the run with
 // the median rate: shared machines are noisy, and one run can be far off.
 func median(runs int, measure func() (result, error)) (result, error) {
-	var rs []result
-	for range runs {
-		r, err := measure()
-		if err != nil {
-			return r, err
-		}
-		rs = append(rs, r)
-	}
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Rate < rs[j].Rate })
-	return rs[len(rs)/2], nil
+	return medianBy(runs, measure, func(r result) float64 { return r.Rate })
 }
 
 // medianLatency runs a latency measurement runs times and returns the run
 // with the median p50.
 func medianLatency(runs int, measure func() (result, error)) (result, error) {
+	return medianBy(runs, measure, func(r result) float64 { return r.P50 })
+}
+
+// medianBy returns, of runs runs of measure, the one with the median key.
+func medianBy(runs int, measure func() (result, error), key func(result) float64) (result, error) {
 	var rs []result
 	for range runs {
 		r, err := measure()
@@ -191,6 +187,6 @@ func medianLatency(runs int, measure func() (result, error)) (result, error) {
 		}
 		rs = append(rs, r)
 	}
-	sort.Slice(rs, func(i, j int) bool { return rs[i].P50 < rs[j].P50 })
+	sort.Slice(rs, func(i, j int) bool { return key(rs[i]) < key(rs[j]) })
 	return rs[len(rs)/2], nil
 }

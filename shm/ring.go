@@ -575,15 +575,39 @@ func (r *Ring) TryPop(dst []byte) (rec []byte, err error) {
 // records it delivered; a record found corrupt is dropped (and counted) and
 // reported as an error after the good ones before it.
 func (r *Ring) PopBatch(ctx context.Context, max int, fn func(rec []byte)) (n int, err error) {
+	sc := r.scratch.Get().(*popScratch)
+	defer r.scratch.Put(sc)
+	return r.popSpans(ctx, "PopBatch", max, func(t taken) (int, error) { return r.copySpan(sc, t, fn) })
+}
+
+// PopBatchAppend waits like Pop for records, then takes up to max of
+// those that are ready, in ring order, appending each record's bytes to
+// buf and its length to lens: the records lie one after another in the
+// returned buf from its old length on. It is PopBatch for a consumer that
+// keeps the records past the call (no copy into a scratch buffer first).
+// A record found corrupt is dropped (and counted) and reported as an error
+// after the good ones before it.
+func (r *Ring) PopBatchAppend(ctx context.Context, max int, buf []byte, lens []int) ([]byte, []int, error) {
+	_, err := r.popSpans(ctx, "PopBatchAppend", max, func(t taken) (int, error) {
+		n0 := len(lens)
+		var err error
+		buf, lens, err = r.copyRecords(t, buf, lens)
+		return len(lens) - n0, err
+	})
+	return buf, lens, err
+}
+
+// popSpans waits like Pop for records, then takes spans of them, up to
+// max records, handing each span to each, which copies its records out
+// and reports how many it got.
+func (r *Ring) popSpans(ctx context.Context, op string, max int, each func(taken) (int, error)) (n int, err error) {
 	if max < 1 {
-		return 0, fmt.Errorf("%w: PopBatch max %d", ErrInvalidConfig, max)
+		return 0, fmt.Errorf("%w: %s max %d", ErrInvalidConfig, op, max)
 	}
 	if err := r.enter(); err != nil {
 		return 0, err
 	}
 	defer r.seg.guard(&err, faultOn())
-	sc := r.scratch.Get().(*popScratch)
-	defer r.scratch.Put(sc)
 	t, _, err := r.take(false, max)
 	if err == errAgain {
 		err = r.await(ctx, true, func(slow bool) (bool, error) {
@@ -598,7 +622,7 @@ func (r *Ring) PopBatch(ctx context.Context, max int, fn func(rec []byte)) (n in
 	}
 	for err == nil {
 		var k int
-		k, err = r.copySpan(sc, t, fn)
+		k, err = each(t)
 		n += k
 		if err != nil || n >= max {
 			break
@@ -609,47 +633,6 @@ func (r *Ring) PopBatch(ctx context.Context, max int, fn func(rec []byte)) (n in
 		}
 	}
 	return n, err
-}
-
-// PopBatchAppend waits like Pop for records, then takes up to max of
-// those that are ready, in ring order, appending each record's bytes to
-// buf and its length to lens: the records lie one after another in the
-// returned buf from its old length on. It is PopBatch for a consumer that
-// keeps the records past the call (no copy into a scratch buffer first).
-// A record found corrupt is dropped (and counted) and reported as an error
-// after the good ones before it.
-func (r *Ring) PopBatchAppend(ctx context.Context, max int, buf []byte, lens []int) (_ []byte, _ []int, err error) {
-	if max < 1 {
-		return buf, lens, fmt.Errorf("%w: PopBatchAppend max %d", ErrInvalidConfig, max)
-	}
-	if err := r.enter(); err != nil {
-		return buf, lens, err
-	}
-	defer r.seg.guard(&err, faultOn())
-	t, _, err := r.take(false, max)
-	if err == errAgain {
-		err = r.await(ctx, true, func(slow bool) (bool, error) {
-			var hurry bool
-			var err error
-			t, hurry, err = r.take(slow, max)
-			return hurry, err
-		})
-	}
-	if err == errAgain {
-		return buf, lens, fmt.Errorf("%w: pop from %s: %w", ErrEmpty, r.path(), context.Cause(ctx))
-	}
-	n0 := len(lens)
-	for err == nil {
-		buf, lens, err = r.copyRecords(t, buf, lens)
-		if err != nil || len(lens)-n0 >= max {
-			break
-		}
-		if t, _, err = r.take(false, max-(len(lens)-n0)); err == errAgain {
-			err = nil
-			break
-		}
-	}
-	return buf, lens, err
 }
 
 // taken is a span of records a consumer has claimed: k records in n cells
