@@ -142,7 +142,9 @@ func (l *listener) Close() error {
 	if e := l.sys.Root.StopFuture(l.pid).Wait(); e != nil && !errors.Is(e, proto.ErrTimeout) {
 		err = e
 	}
-	l.released()
+	if !l.st.closing() {
+		l.released() // the System's Close releases every name itself
+	}
 	for {
 		select {
 		case c := <-l.accept:

@@ -52,6 +52,13 @@ func (st *state) add(c *conn, l *listener) error {
 	return nil
 }
 
+// closing reports whether the System is closing its streams.
+func (st *state) closing() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.done
+}
+
 func (st *state) forget(c *conn, l *listener) {
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -220,3 +220,31 @@ func TestListenerClosesAfterAccept(t *testing.T) {
 		<-done
 	}
 }
+
+// Closing a System with a listener still open closes the listener and
+// returns promptly: the System releases the listener's name itself, so
+// the listener does not wait for the release it waits for on its own
+// Close (it did, two seconds).
+func TestSystemCloseWithOpenListener(t *testing.T) {
+	root := testproc.TempDir(t)
+	a := joinT(t, root, "lnclose")
+	ln, err := Listen(a, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := ln.Accept()
+		accepted <- err
+	}()
+	start := time.Now()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Close took %v with a listener open", took)
+	}
+	if err := <-accepted; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after the System closed: %v, want net.ErrClosed", err)
+	}
+}
