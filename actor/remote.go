@@ -73,6 +73,8 @@ func sendErr(err error) error {
 	}
 	var ue *wire.UnregisteredTypeError
 	switch {
+	case errors.As(err, &ue) && ue.Refused != nil:
+		return fmt.Errorf("%w: %v: its registration was refused: %w", ErrUnregistered, ue.Type, ue.Refused)
 	case errors.As(err, &ue):
 		return unregistered(ue.Type)
 	case errors.Is(err, wire.ErrEncode):
@@ -86,6 +88,9 @@ func sendErr(err error) error {
 // unregistered is the error for a message of type t, which is not
 // registered.
 func unregistered(t reflect.Type) error {
+	if _, named := wire.DefaultName(t); !named {
+		return fmt.Errorf("%w: %v (a type without a package-qualified name: register it with RegisterMessageName in every process that sends or receives it)", ErrUnregistered, t)
+	}
 	return fmt.Errorf("%w: %v (register it with RegisterMessage in every process that sends or receives it)", ErrUnregistered, t)
 }
 

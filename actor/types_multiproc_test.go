@@ -134,8 +134,13 @@ func TestRefusedAtRegistration(t *testing.T) {
 			}
 			checkMessage(t, err)
 			before := s.Stats().Queued
-			if err := s.Send(pid, tc.msg); !errors.Is(err, ErrUnregistered) {
-				t.Fatalf("send: %v, want ErrUnregistered", err)
+			sendErr := s.Send(pid, tc.msg)
+			if !errors.Is(sendErr, ErrUnregistered) {
+				t.Fatalf("send: %v, want ErrUnregistered", sendErr)
+			}
+			// The send says why the type is not registered.
+			if !strings.Contains(sendErr.Error(), "refused") || !strings.Contains(sendErr.Error(), tc.want[0]) {
+				t.Errorf("send error %q does not say the registration was refused and why", sendErr)
 			}
 			if s.Stats().Queued != before {
 				t.Fatal("the message was sent")

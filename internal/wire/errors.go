@@ -63,7 +63,11 @@ func (e *FieldError) Unwrap() error { return e.err }
 
 // UnregisteredTypeError is returned when encoding a value of a type that
 // is not registered.
-type UnregisteredTypeError struct{ Type reflect.Type }
+type UnregisteredTypeError struct {
+	Type reflect.Type
+	// Refused, if not nil, is why registering Type was refused.
+	Refused error
+}
 
 // Error describes the error.
 func (e *UnregisteredTypeError) Error() string {

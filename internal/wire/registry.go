@@ -15,7 +15,14 @@ import (
 type Registry struct {
 	mu     sync.Mutex
 	tables atomic.Pointer[typeTables]
+	// refused remembers why types were refused at registration (the
+	// first maxRefused), so that sending one says why, not only that it
+	// is not registered.
+	refused sync.Map // reflect.Type → error
+	nRef    atomic.Int32
 }
+
+const maxRefused = 1024
 
 type typeTables struct {
 	byType map[reflect.Type]*regType
@@ -101,6 +108,11 @@ func (r *Registry) register(t reflect.Type, name string) error {
 		return fmt.Errorf("%w: RawMessage cannot be registered; it carries its own type name", ErrRegistration)
 	}
 	if err := checkType(t); err != nil {
+		if r.nRef.Load() < maxRefused {
+			if _, loaded := r.refused.LoadOrStore(t, err); !loaded {
+				r.nRef.Add(1)
+			}
+		}
 		return err
 	}
 	r.mu.Lock()
@@ -144,7 +156,11 @@ func (r *Registry) NameOf(v any) (string, error) {
 	if rt, ok := r.tables.Load().byType[t]; ok {
 		return rt.name, nil
 	}
-	return "", &UnregisteredTypeError{Type: t}
+	ue := &UnregisteredTypeError{Type: t}
+	if why, ok := r.refused.Load(t); ok {
+		ue.Refused = why.(error)
+	}
+	return "", ue
 }
 
 // TypeOf returns the type registered under name.
