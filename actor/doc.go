@@ -14,8 +14,9 @@
 // Request and the rest are protoactor-go's. What shmactor adds is where a
 // PID can point: every node (process) of the namespace has the address
 // "shm://<namespace>/<node id>", and a message to a PID of another node is
-// encoded (msgpack), sealed (ChaCha20-Poly1305 from node to node) and
-// pushed into that node's inbox ring in shared memory, where its pump
+// encoded (msgpack), sealed from node to node (AES-256-GCM or
+// ChaCha20-Poly1305, chosen per pair) and pushed into that node's inbox
+// ring in shared memory, where its pump
 // opens it and hands it to the actor. Messages within one process never
 // serialize. Sender PIDs and the PIDs of futures travel with messages, so
 // ctx.Respond, Request with a sender, Forward and RequestFuture work across

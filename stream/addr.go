@@ -26,6 +26,9 @@ func (a *Addr) String() string {
 	if a == nil {
 		return "<nil>"
 	}
+	if a.Node == 0 {
+		return fmt.Sprintf("%s/?/%s", a.Namespace, a.Name) // no node serves it
+	}
 	return fmt.Sprintf("%s/%016x/%s", a.Namespace, a.Node, a.Name)
 }
 
