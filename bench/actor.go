@@ -241,12 +241,8 @@ var nsSeq atomic.Int64
 // it with the namespace's name.
 func startNode(root string, plain bool, env ...string) (*peer, string, error) {
 	ns := fmt.Sprintf("bench%d", nsSeq.Add(1))
-	p, err := startPeer("actor-node", append([]string{envRoot + "=" + root, envNS + "=" + ns, envPlain + "=" + strconv.FormatBool(plain)}, env...)...)
+	p, _, err := startReady("actor-node", append([]string{envRoot + "=" + root, envNS + "=" + ns, envPlain + "=" + strconv.FormatBool(plain)}, env...)...)
 	if err != nil {
-		return nil, "", err
-	}
-	if _, err := p.expect("ready"); err != nil {
-		p.kill()
 		return nil, "", err
 	}
 	return p, ns, nil

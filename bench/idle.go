@@ -29,14 +29,11 @@ func benchIdle(root string, idle time.Duration) (result, error) {
 		return result{}, err
 	}
 	defer sys.Close()
-	p, err := startPeer("idle-node", envRoot+"="+root, envNS+"="+ns, envIdleFor+"="+idle.String())
+	p, _, err := startReady("idle-node", envRoot+"="+root, envNS+"="+ns, envIdleFor+"="+idle.String())
 	if err != nil {
 		return result{}, err
 	}
 	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return result{}, err
-	}
 	pid, err := sys.Lookup("idle")
 	if err != nil {
 		return result{}, err

@@ -95,16 +95,7 @@ func countSub(nc *nats.Conn, subject string, size int, got *arrivals) error {
 // startNATSNode starts a child that serves NATS when url is empty and
 // otherwise connects to url; it returns the URL the child uses.
 func startNATSNode(url string, env ...string) (*peer, string, error) {
-	p, err := startPeer("nats-node", append([]string{envNATSURL + "=" + url}, env...)...)
-	if err != nil {
-		return nil, "", err
-	}
-	got, err := p.expect("ready")
-	if err != nil {
-		p.kill()
-		return nil, "", err
-	}
-	return p, got, nil
+	return startReady("nats-node", append([]string{envNATSURL + "=" + url}, env...)...)
 }
 
 // dialNATSNode starts a child that serves NATS and connects to it.

@@ -40,6 +40,21 @@ func startPeer(role string, env ...string) (*peer, error) {
 	return p, nil
 }
 
+// startReady starts a peer and waits for its "ready" line, whose rest it
+// returns; a peer that fails to get ready is killed.
+func startReady(role string, env ...string) (*peer, string, error) {
+	p, err := startPeer(role, env...)
+	if err != nil {
+		return nil, "", err
+	}
+	rest, err := p.expect("ready")
+	if err != nil {
+		p.kill()
+		return nil, "", err
+	}
+	return p, rest, nil
+}
+
 // expect reads lines until one starts with prefix.
 func (p *peer) expect(prefix string) (string, error) {
 	for p.lines.Scan() {

@@ -50,14 +50,11 @@ func runRegistry(args []string) error {
 		return err
 	}
 	defer r.Close()
-	p, err := startPeer("registry-watcher", envRoot+"="+root, envN+"="+strconv.Itoa(n))
+	p, _, err := startReady("registry-watcher", envRoot+"="+root, envN+"="+strconv.Itoa(n))
 	if err != nil {
 		return err
 	}
 	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return err
-	}
 	for i := range n {
 		name := fmt.Sprint("name-", i)
 		if err := r.Register(name, "$1"); err != nil {

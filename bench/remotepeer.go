@@ -43,15 +43,11 @@ func benchRemoteRTT(size, n int) (result, error) {
 	defer sys.Shutdown()
 	r := startRemote(sys)
 	defer r.Shutdown(true)
-	p, err := startPeer("remote-node")
+	p, addr, err := startReady("remote-node")
 	if err != nil {
 		return result{}, err
 	}
 	defer p.kill()
-	addr, err := p.expect("ready")
-	if err != nil {
-		return result{}, err
-	}
 	samples, err := requestLoop(sys.Root, proto.NewPID(addr, "echo"), bytesValue(size), n)
 	if err != nil {
 		return result{}, err

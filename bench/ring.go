@@ -127,14 +127,11 @@ func benchCacheLine(d *shm.Dir, n int) (result, error) {
 	}
 	defer func() { seg.Close(); seg.Unlink() }()
 	w, _ := seg.Word64(0)
-	p, err := startPeer("cacheline", envNS+"="+d.Path(), envN+"="+strconv.Itoa(n+n/10))
+	p, _, err := startReady("cacheline", envNS+"="+d.Path(), envN+"="+strconv.Itoa(n+n/10))
 	if err != nil {
 		return result{}, err
 	}
 	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return result{}, err
-	}
 	samples := make([]time.Duration, 0, n)
 	for i := range n + n/10 {
 		v := uint64(2*i + 1)
@@ -185,14 +182,11 @@ func benchFutex(d *shm.Dir, n int) (result, error) {
 	defer func() { seg.Close(); seg.Unlink() }()
 	req, _ := seg.Word32(0)
 	resp, _ := seg.Word32(128)
-	p, err := startPeer("futex", envNS+"="+d.Path(), envN+"="+strconv.Itoa(n+n/10))
+	p, _, err := startReady("futex", envNS+"="+d.Path(), envN+"="+strconv.Itoa(n+n/10))
 	if err != nil {
 		return result{}, err
 	}
 	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return result{}, err
-	}
 	time.Sleep(10 * time.Millisecond)
 	samples := make([]time.Duration, 0, n)
 	for i := range n + n/10 {
@@ -256,14 +250,11 @@ func benchRingRTT(d *shm.Dir, size int, spin bool, n int) (result, error) {
 	}
 	req.SetSpin(spinFor)
 	resp.SetSpin(spinFor)
-	p, err := startPeer("ring-echo", envNS+"="+d.Path(), envSpin+"="+strconv.FormatBool(spin))
+	p, _, err := startReady("ring-echo", envNS+"="+d.Path(), envSpin+"="+strconv.FormatBool(spin))
 	if err != nil {
 		return result{}, err
 	}
 	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return result{}, err
-	}
 	ctx := context.Background()
 	msg := make([]byte, size)
 	buf := make([]byte, 0, size)
@@ -436,14 +427,11 @@ func benchSPSC(d *shm.Dir, size, n int) (result, error) {
 	head, _ := seg.Word64(0)
 	tail, _ := seg.Word64(128)
 	data := seg.Body()[spscBody:]
-	p, err := startPeer("spsc-produce", envNS+"="+d.Path(), envN+"="+strconv.Itoa(n), envSize+"="+strconv.Itoa(size))
+	p, _, err := startReady("spsc-produce", envNS+"="+d.Path(), envN+"="+strconv.Itoa(n), envSize+"="+strconv.Itoa(size))
 	if err != nil {
 		return result{}, err
 	}
 	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return result{}, err
-	}
 	buf := make([]byte, size)
 	t0 := time.Now()
 	p.send("go")

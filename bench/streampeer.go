@@ -22,12 +22,8 @@ func init() {
 // namespace.
 func startStreamNode(root, mode string, env ...string) (p *peer, fc *frameConn, close func(), err error) {
 	ns := fmt.Sprintf("bench%d", nsSeq.Add(1))
-	p, err = startPeer("stream-node", append([]string{envRoot + "=" + root, envNS + "=" + ns, envMode + "=" + mode}, env...)...)
+	p, _, err = startReady("stream-node", append([]string{envRoot + "=" + root, envNS + "=" + ns, envMode + "=" + mode}, env...)...)
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	if _, err := p.expect("ready"); err != nil {
-		p.kill()
 		return nil, nil, nil, err
 	}
 	sys, err := joinBench(root, ns, false)

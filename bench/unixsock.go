@@ -66,12 +66,8 @@ func (f *frameConn) read(buf []byte) ([]byte, error) {
 // "echo" or "send", and connects to it.
 func startUnixNode(dir, mode string, env ...string) (*peer, *frameConn, error) {
 	path := filepath.Join(dir, fmt.Sprintf("s%d", nsSeq.Add(1)))
-	p, err := startPeer("unix-node", append([]string{envSock + "=" + path, envMode + "=" + mode}, env...)...)
+	p, _, err := startReady("unix-node", append([]string{envSock + "=" + path, envMode + "=" + mode}, env...)...)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := p.expect("ready"); err != nil {
-		p.kill()
 		return nil, nil, err
 	}
 	c, err := net.Dial("unix", path)
