@@ -53,6 +53,8 @@ type System struct {
 	reg    *registry.Registry
 	mb     *mailbox.Mailboxes
 	sealer *seal.Sealer
+	// plaintext is WithPlaintext's choice.
+	plaintext bool
 	types  *wire.Registry
 	log    *slog.Logger
 	logT   logx.Throttled // s.log, at most a few lines a second
@@ -130,6 +132,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		}
 	}
 	s.trust = trust
+	s.plaintext = o.plaintext
 	mode := sealMode(o.plaintext)
 	prepare := func(id uint64, dir *shm.Dir) (*registry.Node, error) {
 		s.id = id
@@ -200,6 +203,11 @@ func (s *System) Namespace() string { return s.ns }
 
 // NodeID returns this node's id in the namespace.
 func (s *System) NodeID() uint64 { return s.id }
+
+// Sealed reports whether the System seals what it sends (the default),
+// or runs plaintext (WithPlaintext). Layers built on the System, such as
+// streams, seal their own bytes when it does.
+func (s *System) Sealed() bool { return !s.plaintext }
 
 // Registry returns the namespace registry, for listing nodes and names.
 func (s *System) Registry() *registry.Registry { return s.reg }

@@ -29,15 +29,16 @@ func init() {
 
 // The peers, in table order.
 const (
-	peerSpin   = "bare: ring ping-pong, spinning (cache-line bound)"
-	peerPark   = "bare: ring ping-pong, parked (futex bound)"
-	peerSealed = "shmactor sealed"
-	peerPlain  = "shmactor plaintext"
-	peerUnix   = "unix socket"
-	peerStream = "shmactor stream (net.Conn)"
-	peerNATS   = "NATS"
-	peerRemote = "protoactor remote"
-	peerLocal  = "protoactor in-process"
+	peerSpin        = "bare: ring ping-pong, spinning (cache-line bound)"
+	peerPark        = "bare: ring ping-pong, parked (futex bound)"
+	peerSealed      = "shmactor sealed"
+	peerPlain       = "shmactor plaintext"
+	peerUnix        = "unix socket"
+	peerStream      = "shmactor stream (net.Conn)"
+	peerStreamPlain = "shmactor stream plaintext (net.Conn)"
+	peerNATS        = "NATS"
+	peerRemote      = "protoactor remote"
+	peerLocal       = "protoactor in-process"
 )
 
 // The patterns.
@@ -232,6 +233,13 @@ func shmPeer(plain bool) string {
 	return peerSealed
 }
 
+func streamPeer(plain bool) string {
+	if plain {
+		return peerStreamPlain
+	}
+	return peerStream
+}
+
 // measure runs one row (the median of -runs runs for throughput) and
 // records it. A failed row is reported and the comparison goes on.
 func (c *comparison) measure(peer, pattern string, sz int, throughput bool, run func() (result, error)) {
@@ -321,7 +329,9 @@ func (c *comparison) requestReply(d *shm.Dir) {
 		}
 		c.measure(peerUnix, patRR, sz, false, func() (result, error) { return benchUnixRTT(c.sockDir, sz, n) })
 		if sz == 64 {
-			c.measure(peerStream, patRR, sz, false, func() (result, error) { return benchStreamRTT(c.root, sz, n) })
+			for _, plain := range []bool{false, true} {
+				c.measure(streamPeer(plain), patRR, sz, false, func() (result, error) { return benchStreamRTT(c.root, plain, sz, n) })
+			}
 		}
 		c.measure(peerNATS, patRR, sz, false, func() (result, error) { return benchNATSRTT(sz, n) })
 		c.measure(peerRemote, patRR, sz, false, func() (result, error) { return benchRemoteRTT(sz, n) })
@@ -340,7 +350,9 @@ func (c *comparison) oneWay() {
 		}
 		c.measure(peerUnix, patOneWay, sz, true, func() (result, error) { return benchUnixStream(c.sockDir, sz, n) })
 		if sz == 64<<10 {
-			c.measure(peerStream, patOneWay, sz, true, func() (result, error) { return benchStreamBulk(c.root, sz, n) })
+			for _, plain := range []bool{false, true} {
+				c.measure(streamPeer(plain), patOneWay, sz, true, func() (result, error) { return benchStreamBulk(c.root, plain, sz, n) })
+			}
 		}
 		c.measure(peerNATS, patOneWay, sz, true, func() (result, error) { return benchNATSStream(sz, n) })
 		c.measure(peerRemote, patOneWay, sz, true, func() (result, error) { return benchRemoteStream(sz, n) })
@@ -369,19 +381,21 @@ func (c *comparison) idleCPU() {
 	if !c.rp.json {
 		fmt.Printf("\nidle\n  a child joins, spawns an actor, subscribes, answers one request and one publication, then sits idle %v\n", c.idle)
 	}
-	r, err := benchIdle(c.root, c.idle)
-	if err != nil {
-		c.failed = append(c.failed, "idle: "+err.Error())
-		if !c.rp.json {
-			fmt.Printf("%-56s failed: %v\n", "shmactor idle System", err)
+	for _, withStream := range []bool{false, true} {
+		r, err := benchIdle(c.root, c.idle, withStream)
+		if err != nil {
+			c.failed = append(c.failed, "idle: "+err.Error())
+			if !c.rp.json {
+				fmt.Printf("%-56s failed: %v\n", "shmactor idle System", err)
+			}
+			continue
 		}
-		return
+		c.rows[rowKey{r.Peer, patIdle, 0}] = r
+		c.rp.results = append(c.rp.results, r)
+		if c.rp.json {
+			c.rp.emit(r)
+			continue
+		}
+		fmt.Printf("%-56s %.2f%% of one CPU\n", r.Name, r.CPU)
 	}
-	c.rows[rowKey{peerSealed, patIdle, 0}] = r
-	c.rp.results = append(c.rp.results, r)
-	if c.rp.json {
-		c.rp.emit(r)
-		return
-	}
-	fmt.Printf("%-56s %.2f%% of one CPU\n", r.Name, r.CPU)
 }

@@ -41,7 +41,7 @@ func (c *comparison) ratios() {
 	}
 	for _, pat := range []string{patRR, patOneWay, patPubRTT, patFanOut} {
 		for _, sz := range compareSizes {
-			for _, shmp := range []string{peerSealed, peerPlain} {
+			for _, shmp := range []string{peerSealed, peerPlain, peerStream, peerStreamPlain} {
 				r, ok := c.rows[rowKey{shmp, pat, sz}]
 				if !ok {
 					continue
@@ -130,6 +130,9 @@ func projectTargets(busy bool) []target {
 		atLeast(k(peerSealed, patOneWay, 64), k(peerLocal, patOneWay, 64), mRate, 0.75),
 		atLeast(k(peerSealed, patOneWay, 4<<10), k(peerUnix, patOneWay, 4<<10), mMBps, 1),
 		atLeast(k(peerSealed, patFanOut, 64), k(peerNATS, patFanOut, 64), mRate, 2),
+		atMost(k(peerStream, patRR, 64), k(peerUnix, patRR, 64), mP50, 0.5),
+		atLeast(k(peerStream, patOneWay, 64<<10), k(peerUnix, patOneWay, 64<<10), mMBps, 1.5),
+		atLeast(k(peerStreamPlain, patOneWay, 64<<10), k(peerUnix, patOneWay, 64<<10), mMBps, 1.5),
 	}
 	if busy {
 		for _, sz := range compareSizes {
@@ -164,12 +167,14 @@ func (c *comparison) targets(busy bool) {
 	if !busy && !c.rp.json {
 		fmt.Println("  (with -busy: sealed request/reply p50 and p99 no worse than the Unix socket's)")
 	}
-	r := result{Bench: "compare-target", Name: fmt.Sprintf("idle System CPU over %v, %% of one CPU", c.idle), Target: fmt.Sprintf("< %g%%", idleTarget)}
-	if idle, ok := c.rows[rowKey{peerSealed, patIdle, 0}]; ok {
-		met := idle.CPU < idleTarget
-		r.CPU, r.Met = idle.CPU, &met
+	for _, p := range []struct{ peer, what string }{{peerSealed, "idle System"}, {peerStream, "idle System with an idle stream"}} {
+		r := result{Bench: "compare-target", Name: fmt.Sprintf("%s CPU over %v, %% of one CPU", p.what, c.idle), Target: fmt.Sprintf("< %g%%", idleTarget)}
+		if idle, ok := c.rows[rowKey{p.peer, patIdle, 0}]; ok {
+			met := idle.CPU < idleTarget
+			r.CPU, r.Met = idle.CPU, &met
+		}
+		c.verdict(r, fmt.Sprintf("%.2f%%", r.CPU))
 	}
-	c.verdict(r, fmt.Sprintf("%.2f%%", r.CPU))
 }
 
 // verdict reports a target as met, missed, or not measured (Met is nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/shmactor/shmactor/stream"
@@ -11,7 +12,7 @@ import (
 
 // The stream peer of the comparison: the Unix socket peer's framing and
 // child, over a stream.Listen listener and stream.Dial instead of a
-// socket, sealed.
+// socket, sealed or plaintext.
 
 func init() {
 	childRoles["stream-node"] = childStreamNode
@@ -20,13 +21,13 @@ func init() {
 // startStreamNode starts a child listening on a stream in a namespace of
 // its own, in mode "echo" or "send", and dials it. close leaves the
 // namespace.
-func startStreamNode(root, mode string, env ...string) (p *peer, fc *frameConn, close func(), err error) {
+func startStreamNode(root string, plain bool, mode string, env ...string) (p *peer, fc *frameConn, close func(), err error) {
 	ns := fmt.Sprintf("bench%d", nsSeq.Add(1))
-	p, _, err = startReady("stream-node", append([]string{envRoot + "=" + root, envNS + "=" + ns, envMode + "=" + mode}, env...)...)
+	p, _, err = startReady("stream-node", append([]string{envRoot + "=" + root, envNS + "=" + ns, envMode + "=" + mode, envPlain + "=" + strconv.FormatBool(plain)}, env...)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	sys, err := joinBench(root, ns, false)
+	sys, err := joinBench(root, ns, plain)
 	if err != nil {
 		p.kill()
 		return nil, nil, nil, err
@@ -43,7 +44,7 @@ func startStreamNode(root, mode string, env ...string) (p *peer, fc *frameConn, 
 }
 
 // benchStreamRTT is benchUnixRTT over a stream.
-func benchStreamRTT(root string, size, n int) (result, error) {
+func benchStreamRTT(root string, plain bool, size, n int) (result, error) {
 	var done func()
 	defer func() {
 		if done != nil {
@@ -51,14 +52,14 @@ func benchStreamRTT(root string, size, n int) (result, error) {
 		}
 	}()
 	return framedRTT(func(mode string, env ...string) (*peer, *frameConn, error) {
-		p, fc, close, err := startStreamNode(root, mode, env...)
+		p, fc, close, err := startStreamNode(root, plain, mode, env...)
 		done = close
 		return p, fc, err
 	}, size, n)
 }
 
 // benchStreamBulk is benchUnixStream over a stream.
-func benchStreamBulk(root string, size, n int) (result, error) {
+func benchStreamBulk(root string, plain bool, size, n int) (result, error) {
 	var done func()
 	defer func() {
 		if done != nil {
@@ -66,7 +67,7 @@ func benchStreamBulk(root string, size, n int) (result, error) {
 		}
 	}()
 	return framedStream(func(mode string, env ...string) (*peer, *frameConn, error) {
-		p, fc, close, err := startStreamNode(root, mode, env...)
+		p, fc, close, err := startStreamNode(root, plain, mode, env...)
 		done = close
 		return p, fc, err
 	}, size, n)
@@ -75,7 +76,7 @@ func benchStreamBulk(root string, size, n int) (result, error) {
 // childStreamNode joins BENCH's namespace, listens on the stream "bench"
 // and serves one stream as childUnixNode serves its connection.
 func childStreamNode() error {
-	sys, err := joinBench(os.Getenv(envRoot), os.Getenv(envNS), false)
+	sys, err := joinBench(os.Getenv(envRoot), os.Getenv(envNS), os.Getenv(envPlain) == "true")
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
 	passed chan struct{}
+	onPass func() // called when the deadline passes, to wake waiters
 }
 
 func newDeadline() *deadline { return &deadline{passed: make(chan struct{})} }
@@ -35,11 +36,21 @@ func (d *deadline) set(t time.Time) {
 			d.passed = make(chan struct{})
 		}
 		ch := d.passed
-		d.timer = time.AfterFunc(dur, func() { close(ch) })
+		d.timer = time.AfterFunc(dur, func() {
+			close(ch)
+			d.pass()
+		})
 		return
 	}
 	if !closed {
 		close(d.passed)
+		defer d.pass()
+	}
+}
+
+func (d *deadline) pass() {
+	if d.onPass != nil {
+		d.onPass()
 	}
 }
 

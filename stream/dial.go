@@ -2,12 +2,15 @@ package stream
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 
 	"github.com/shmactor/shmactor/actor"
+	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/registry"
+	"github.com/shmactor/shmactor/shm"
 )
 
 // Dial opens a stream to the listener on name, in whichever process of
@@ -44,16 +47,21 @@ func Dial(ctx context.Context, sys *actor.System, name string) (net.Conn, error)
 	}
 	raddr.Node = nodeOfAddress(lpid.Address)
 	c := newConn(sys, st)
-	c.listener, c.raddr = lpid, raddr
+	c.listener, c.raddr, c.dialer = lpid, raddr, true
 	if err := st.add(c, nil); err != nil {
 		return fail(err)
 	}
-	if err := c.spawn(); err != nil {
-		st.forget(c, nil)
+	open, err := c.makePipe()
+	if err == nil {
+		err = c.spawn()
+	}
+	if err != nil {
+		c.Close()
 		return fail(err)
 	}
 	c.laddr = &Addr{Namespace: sys.Namespace(), Node: sys.NodeID(), Name: c.self.Id}
-	if err := sys.Send(lpid, &ctrl{Op: opOpen, Addr: c.self.Address, ID: c.self.Id, N: window}); err != nil {
+	open.Addr, open.ID = c.self.Address, c.self.Id
+	if err := sys.Send(lpid, open); err != nil {
 		c.Close()
 		return fail(err)
 	}
@@ -67,6 +75,36 @@ func Dial(ctx context.Context, sys *actor.System, name string) (net.Conn, error)
 		return fail(err)
 	}
 	return c, nil
+}
+
+// makePipe makes the dialing end's pipe, and its key when the System
+// seals, and returns the opOpen that offers them to the listener.
+func (c *conn) makePipe() (*ctrl, error) {
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("%s%x-%016x", pipePrefix, id, c.sys.NodeID())
+	p, err := shm.CreatePipe(c.sys.Registry().Dir(), name, window)
+	if err != nil {
+		return nil, err
+	}
+	open := &ctrl{Op: opOpen, Pipe: name}
+	if c.sys.Sealed() {
+		open.Key = make([]byte, seal.KeySize)
+		if _, err := rand.Read(open.Key); err != nil {
+			p.Unlink()
+			p.Close()
+			return nil, err
+		}
+		open.Suite = uint8(seal.LocalSuite())
+	}
+	if err := c.attach(p, 0, open.Key, seal.Suite(open.Suite)); err != nil {
+		p.Unlink()
+		p.Close()
+		return nil, err
+	}
+	return open, nil
 }
 
 // Interface checks.

@@ -11,7 +11,9 @@ import (
 	proto "github.com/asynkron/protoactor-go/actor"
 
 	"github.com/shmactor/shmactor/actor"
+	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/registry"
+	"github.com/shmactor/shmactor/shm"
 )
 
 // listener is a Listen's net.Listener: a named actor that answers
@@ -97,23 +99,57 @@ func (l *listener) receive(ctx actor.Context) {
 		return
 	}
 	c := newConn(l.sys, l.st)
-	c.peer, c.credit = dialer, int(m.N)
+	c.peer = dialer
 	c.laddr = l.addr
 	c.raddr = &Addr{Namespace: l.addr.Namespace, Node: nodeOfAddress(m.Addr), Name: m.ID}
+	if err := l.openPipe(c, m); err != nil {
+		l.sys.Logger().Warn("stream: refusing a dialer", "listener", l.addr.Name, "dialer", m.Addr, "err", err)
+		_ = l.sys.Send(dialer, &ctrl{Op: opRefuse})
+		return
+	}
 	if err := l.st.add(c, nil); err != nil {
+		c.pipe.Close()
 		_ = l.sys.Send(dialer, &ctrl{Op: opRefuse})
 		return
 	}
 	if err := c.spawn(); err != nil {
-		l.st.forget(c, nil)
+		c.Close()
 		_ = l.sys.Send(dialer, &ctrl{Op: opRefuse})
 		return
 	}
-	if err := l.sys.Send(dialer, &ctrl{Op: opAccept, Addr: c.self.Address, ID: c.self.Id, N: window}); err != nil {
+	if err := l.sys.Send(dialer, &ctrl{Op: opAccept, Addr: c.self.Address, ID: c.self.Id}); err != nil {
 		c.Close()
 		return
 	}
 	l.accept <- c // room: only this actor sends, and it checked
+}
+
+// openPipe maps the pipe a dialer offers. It must be a pipe of the
+// dialer's own node (its name ends with the node's id), so that no
+// dialer can make a listener open some other node's segment.
+func (l *listener) openPipe(c *conn, m *ctrl) error {
+	node := nodeOfAddress(m.Addr)
+	if node == 0 || !strings.HasPrefix(m.Pipe, pipePrefix) || !strings.HasSuffix(m.Pipe, fmt.Sprintf("-%016x", node)) {
+		return fmt.Errorf("%w: pipe %q is not one of node %016x", ErrProtocol, m.Pipe, node)
+	}
+	var key []byte
+	switch {
+	case len(m.Key) == 0 && l.sys.Sealed():
+		return fmt.Errorf("%w: a plaintext stream offered to a sealed System", ErrProtocol)
+	case len(m.Key) != 0 && len(m.Key) != seal.KeySize:
+		return fmt.Errorf("%w: a %d-byte stream key (want %d)", ErrProtocol, len(m.Key), seal.KeySize)
+	case len(m.Key) != 0:
+		key = m.Key
+	}
+	p, err := shm.OpenPipe(l.sys.Registry().Dir(), m.Pipe)
+	if err != nil {
+		return err
+	}
+	if err := c.attach(p, 1, key, seal.Suite(m.Suite)); err != nil {
+		p.Close()
+		return err
+	}
+	return nil
 }
 
 // Accept waits for the next stream dialed to the listener's name.

@@ -74,3 +74,12 @@ func newAEAD(s Suite, key []byte) (cipher.AEAD, error) {
 	}
 	return chacha20poly1305.New(key)
 }
+
+// NewAEAD returns suite s's AEAD keyed with key (KeySize bytes), for
+// layers that seal a channel of their own with a key they agreed over
+// sealed envelopes (streams do).
+func NewAEAD(s Suite, key []byte) (cipher.AEAD, error) { return newAEAD(s, key) }
+
+// LocalSuite is the suite for a channel between two processes of this
+// machine: AES-256-GCM when the CPU runs it in hardware.
+func LocalSuite() Suite { return pairSuite(HardwareAES, HardwareAES) }
