@@ -55,9 +55,9 @@ type System struct {
 	sealer *seal.Sealer
 	// plaintext is WithPlaintext's choice.
 	plaintext bool
-	types  *wire.Registry
-	log    *slog.Logger
-	logT   logx.Throttled // s.log, at most a few lines a second
+	types     *wire.Registry
+	log       *slog.Logger
+	logT      logx.Throttled // s.log, at most a few lines a second
 
 	rmu     sync.Mutex
 	remotes map[uint64]*remote

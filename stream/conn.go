@@ -36,7 +36,7 @@ type conn struct {
 
 	rmu     sync.Mutex // one Read at a time: a direction has one reader
 	nonceIn [12]byte   // direction byte, then the frame's sequence number
-	pending []byte // opened, not yet read
+	pending []byte     // opened, not yet read
 	scratch []byte
 
 	wmu      sync.Mutex // one Write (or CloseWrite) at a time
