@@ -213,7 +213,7 @@ func TestServerKilledMidStream(t *testing.T) {
 }
 
 // A reader that does not read holds its writer to the window: the
-// writer blocks after about one window (1 MiB), and once the reader reads, every
+// writer blocks after about one window (512 KiB), and once the reader reads, every
 // byte arrives.
 func TestSlowReaderBoundsWriter(t *testing.T) {
 	p, s := startServer(t, "hold")
