@@ -29,23 +29,35 @@
 // and a net.Error whose Timeout is true. Addresses are [Addr]s, of
 // network "shm".
 //
+// # How the bytes travel
+//
+// Each stream has a pipe of its own: a shared-memory segment with one
+// ring per direction, 512 KiB each. A Write seals its bytes (with a key
+// drawn for the stream and handed to the listener inside a sealed
+// message) straight into the ring, in frames of at most 64 KiB, and a
+// Read opens them straight into the caller's buffer; a System made
+// WithPlaintext copies instead. The pipe's file is removed as soon as
+// both ends have mapped it, so a stream leaves nothing behind, whichever
+// process dies.
+//
 // # Flow control and failure
 //
-// A reader lets its writer send up to 1 MiB (half of a default inbox)
-// ahead of what it has read; a Write then waits until the reader catches
-// up. A slow reader slows its
-// writer, nothing is dropped, and a stream buffers at most that much.
+// A writer may be 512 KiB ahead of its reader; a Write then waits until
+// the reader has read half of that. A slow reader slows its writer,
+// nothing is dropped, and a stream buffers at most that much.
 //
 // When the process at the other end dies (even with kill -9), Read
 // returns what had arrived and then an error wrapping [ErrPeerGone],
 // within a second; Write fails the same way. Close tells the other end,
 // whose Read returns io.EOF after the data and whose Write fails with
-// [ErrPeerClosed].
+// [ErrPeerClosed]. A frame that does not open with the stream's key
+// fails Read with [ErrProtocol].
 //
 // # Caveats
 //
-// Each end of a stream is an actor of its process; a stream costs a
-// message per 32 KiB written and a grant per 64 KiB read, so many small
-// Writes cost more than a few large ones (wrap a Conn in a bufio.Writer).
-// Streams and listeners close when their System closes.
+// A Read or Write that waits parks its OS thread (as a blocking system
+// call does), so a process with thousands of streams waiting holds as
+// many threads. Each Write of up to 64 KiB is one frame: many small
+// Writes cost more than a few large ones (wrap a Conn in a
+// bufio.Writer). Streams and listeners close when their System closes.
 package stream

@@ -31,8 +31,11 @@ var (
 	ErrPeerClosed = errors.New("stream: peer closed the stream")
 	// ErrWriteClosed is returned by Write after CloseWrite.
 	ErrWriteClosed = errors.New("stream: write after CloseWrite")
-	// ErrProtocol is returned by Read and Write when the other end broke
-	// the stream's protocol (it sent more than it was granted).
+	// ErrProtocol is returned by Read and Write when the stream is
+	// broken: a frame in the pipe did not open with the stream's key
+	// (forged, or changed by someone who can write the pipe). A
+	// listener offered a pipe it must not open refuses the dialer
+	// (ErrRefused) and logs this error.
 	ErrProtocol = errors.New("stream: protocol violation")
 )
 
