@@ -3,7 +3,6 @@ package actor
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -104,8 +103,11 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 	}
 	s = &System{ns: ns, prefix: addressPrefix + ns + "/", types: wire.Default, remotes: map[uint64]*remote{}, queues: map[string]*queue{}, log: o.logger, queueRing: o.inbox}
 	if s.log == nil {
-		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.log = slog.New(slog.DiscardHandler)
 	}
+	// No line, ours or protoactor's (its dead letters log the message),
+	// formats a payload: a failed 1 GiB message is logged by type and size.
+	s.log = slog.New(logx.Summarize(s.log.Handler()))
 	s.logT.Log = s.log
 	s.links.init()
 	cfg := proto.Configure(proto.WithLoggerFactory(func(*proto.ActorSystem) *slog.Logger {
