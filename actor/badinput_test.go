@@ -124,19 +124,43 @@ func mustLookup(t *testing.T, s *System, name string) *PID {
 	return pid
 }
 
-// A message too large for the receiver's inbox fails with ErrTooLarge.
+// A message too large for the receiver's inbox travels out of line and
+// arrives whole; past the out-of-line quota it fails with ErrQuota at
+// once, and with out-of-line messages off with ErrTooLarge.
 func TestOversizedMessage(t *testing.T) {
 	root := testproc.TempDir(t)
-	a, b := joinT(t, root, "big"), joinT(t, root, "big")
-	if _, err := a.SpawnNamed(echo("a"), "echo"); err != nil {
+	a, b := joinT(t, root, "big"), joinT(t, root, "big", WithOutOfLineQuota(3<<20))
+	off := joinT(t, root, "big", WithOutOfLineQuota(-1))
+	bigEcho := PropsFromFunc(func(ctx Context) {
+		if m, ok := ctx.Message().(*Big); ok {
+			ctx.Respond(m)
+		}
+	})
+	if _, err := a.SpawnNamed(bigEcho, "echo"); err != nil {
 		t.Fatal(err)
 	}
 	pid := mustLookup(t, b, "echo")
-	err := b.Send(pid, &Big{Data: make([]byte, 100<<10)})
-	if !errors.Is(err, shm.ErrTooLarge) || !errors.Is(err, mailbox.ErrTooLarge) {
-		t.Fatalf("oversized Send: %v", err)
+	data := bytes.Repeat([]byte("0123456789abcdef"), (2<<20)/16)
+	got, err := b.Request(pid, &Big{Data: data}, 10*time.Second)
+	if err != nil {
+		t.Fatalf("a 2 MiB request: %v", err)
 	}
-	if err := b.Send(pid, &Big{Data: make([]byte, 60<<10)}); err != nil {
+	if g, ok := got.(*Big); !ok || !bytes.Equal(g.Data, data) {
+		t.Fatalf("a 2 MiB request came back as %T", got)
+	}
+	err = b.Send(pid, &Big{Data: make([]byte, 4<<20)})
+	if !errors.Is(err, mailbox.ErrQuota) {
+		t.Fatalf("a 4 MiB message with a 3 MiB quota: %v, want mailbox.ErrQuota", err)
+	}
+	checkMessage(t, err)
+	err = off.Send(pid, &Big{Data: make([]byte, 100<<10)})
+	if !errors.Is(err, shm.ErrTooLarge) || !errors.Is(err, mailbox.ErrTooLarge) {
+		t.Fatalf("oversized Send with out-of-line messages off: %v", err)
+	}
+	if _, rerr := off.Request(pid, &Big{Data: make([]byte, 100<<10)}, time.Minute); !errors.Is(rerr, mailbox.ErrTooLarge) {
+		t.Fatalf("oversized Request with out-of-line messages off: %v", rerr)
+	}
+	if err := off.Send(pid, &Big{Data: make([]byte, 60<<10)}); err != nil {
 		t.Fatalf("a large message that fits: %v", err)
 	}
 }

@@ -94,7 +94,6 @@ func TestBadInputSentinels(t *testing.T) {
 		{"Send/foreign PID", func() error { return b.Send(foreign, &Ping{}) }, ErrNotShmPID},
 		{"Send/unregistered", func() error { return b.Send(remote, &Unregistered{}) }, ErrUnregistered},
 		{"Send/unencodable", func() error { return b.Send(remote, cyclic()) }, ErrEncode},
-		{"Send/too large", func() error { return b.Send(remote, &Big{Data: make([]byte, 100<<10)}) }, mailbox.ErrTooLarge},
 		{"Send/unknown node", func() error { return b.Send(NewPID(b.NodeAddress(12345), "x"), &Ping{}) }, mailbox.ErrNodeGone},
 		{"Send/queue, unregistered", func() error { return b.Send(queue, &Unregistered{}) }, ErrUnregistered},
 		{"Request/nil PID", request(nil, &Ping{}, time.Second), ErrInvalidArgument},
@@ -105,7 +104,6 @@ func TestBadInputSentinels(t *testing.T) {
 		{"Request/foreign PID", request(foreign, &Ping{}, time.Minute), ErrNotShmPID},
 		{"Request/unregistered", request(remote, &Unregistered{}, time.Minute), ErrUnregistered},
 		{"Request/unencodable", request(remote, cyclic(), time.Minute), ErrEncode},
-		{"Request/too large", request(remote, &Big{Data: make([]byte, 100<<10)}, time.Minute), mailbox.ErrTooLarge},
 		{"Request/unknown node", request(NewPID(b.NodeAddress(12345), "x"), &Ping{}, time.Minute), mailbox.ErrNodeGone},
 		{"Request/queue, unregistered", request(queue, &Unregistered{}, time.Minute), ErrUnregistered},
 		{"QueuePID/empty name", func() error { _, err := b.QueuePID(""); return err }, registry.ErrInvalidName},
@@ -158,8 +156,9 @@ func TestRequestReportsWhatSendReports(t *testing.T) {
 		}
 	}
 	// Sizes differ by the sender's PID; the error is the same kind.
+	off := joinT(t, root, "same", WithOutOfLineQuota(-1))
 	big := &Big{Data: make([]byte, 100<<10)}
-	if _, err := b.Request(pid, big, time.Minute); !errors.Is(err, mailbox.ErrTooLarge) || !errors.Is(b.Send(pid, big), mailbox.ErrTooLarge) {
+	if _, err := off.Request(pid, big, time.Minute); !errors.Is(err, mailbox.ErrTooLarge) || !errors.Is(off.Send(pid, big), mailbox.ErrTooLarge) {
 		t.Errorf("too large: Request %v", err)
 	}
 	// The request that failed left no future behind.
@@ -169,8 +168,11 @@ func TestRequestReportsWhatSendReports(t *testing.T) {
 	if n := b.links.pending(); n != 0 {
 		t.Errorf("%d futures still waiting on a node", n)
 	}
+	if n := off.links.pending(); n != 0 {
+		t.Errorf("%d futures still waiting on a node", n)
+	}
 	// protoactor's own RequestFuture still gets a dead letter.
-	if _, err := b.Root.RequestFuture(pid, big, time.Minute).Result(); !errors.Is(err, ErrDeadLetter) {
+	if _, err := off.Root.RequestFuture(pid, big, time.Minute).Result(); !errors.Is(err, ErrDeadLetter) {
 		t.Errorf("RequestFuture of a message too large: %v, want ErrDeadLetter", err)
 	}
 }

@@ -23,6 +23,7 @@ type options struct {
 	timeout     time.Duration
 	spin        time.Duration
 	localRoot   bool
+	oolQuota    int64
 }
 
 // WithRoot sets the directory namespaces live in (default: /dev/shm/
@@ -95,15 +96,38 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithInbox sets the geometry of this node's inbox ring, and of the work
 // queue rings this node creates (shm defaults: 8192 cells of 256 bytes,
-// records up to 64 KiB, the envelope included). A message must fit the
-// receiver's records: give every node that receives large messages, and
-// every node that may create a queue they go through, a larger MaxRecord.
+// records up to 64 KiB, the envelope included). A message larger than
+// the receiver's records travels out of line (WithOutOfLineQuota); a
+// message through a work queue must fit the queue's records: give every
+// node that may create a queue large messages go through a larger
+// MaxRecord.
 func WithInbox(cfg shm.RingConfig) Option {
 	return func(o *options) error {
 		if _, err := shm.ValidRingConfig(cfg); err != nil {
 			return fmt.Errorf("%w: WithInbox: %v", ErrInvalidOption, err)
 		}
 		o.inbox = cfg
+		return nil
+	}
+}
+
+// WithOutOfLineQuota bounds, in bytes, the out-of-line segments this
+// node has made that their receivers have not taken yet (default
+// mailbox.DefaultOutOfLineQuota, 4 GiB). A message too large for the
+// receiver's inbox goes into a segment of its own in the namespace
+// directory, sealed like any message, and the inbox carries a reference
+// to it; the receiver removes the segment once it has read it, and a
+// receiver that dies has its segments reaped with its node. A send that
+// would pass the quota waits for receivers as a send waits for room
+// (WithBackPressure), then fails with mailbox.ErrQuota. A negative quota
+// turns out-of-line messages off: sends too large for the receiver's
+// inbox fail with mailbox.ErrTooLarge.
+func WithOutOfLineQuota(bytes int64) Option {
+	return func(o *options) error {
+		if bytes == 0 {
+			return fmt.Errorf("%w: WithOutOfLineQuota: zero bytes (negative turns out-of-line messages off)", ErrInvalidOption)
+		}
+		o.oolQuota = bytes
 		return nil
 	}
 }

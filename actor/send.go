@@ -16,10 +16,14 @@ const localAddress = "nonhost"
 // when it queues the message instead of only dead-lettering them: a nil
 // PID or message (ErrInvalidArgument), a PID of no node of this namespace
 // (ErrNotShmPID), an unregistered type (ErrUnregistered), a message that
-// cannot be encoded (ErrEncode) or is too large for the receiver's inbox
-// (mailbox.ErrTooLarge), a node that is gone (mailbox.ErrNodeGone), a full
-// send queue (per the back-pressure policy: mailbox.ErrFull,
-// mailbox.ErrDropped), a closed System (ErrClosed). A message that fails
+// cannot be encoded (ErrEncode), a node that is gone
+// (mailbox.ErrNodeGone), a full send queue (per the back-pressure policy:
+// mailbox.ErrFull, mailbox.ErrDropped), a message too large for the
+// receiver's inbox that would pass the out-of-line quota
+// (mailbox.ErrQuota) or, with out-of-line messages off, any message too
+// large for it (mailbox.ErrTooLarge), a closed System (ErrClosed). A
+// message of any size is sent: one too large for the receiver's inbox
+// travels out of line (WithOutOfLineQuota). A message that fails
 // after it was queued (the receiver's inbox stayed full, the node died) is
 // a dead letter and counted in Stats. Local PIDs are sent to directly,
 // without serialization. Sends to a work queue's PID (QueuePID) report

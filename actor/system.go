@@ -148,6 +148,7 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 			Dir: dir, Self: id, Sealer: s.sealer, Types: s.types, Ring: o.inbox,
 			Policy: o.policy, Timeout: o.timeout, Spin: o.spin,
 			Inbox: s.inboxOf, Meet: s.meet, Handler: s.deliver, Undelivered: s.undelivered, Logger: s.log,
+			OutOfLineQuota: o.oolQuota,
 		})
 		if err != nil {
 			s.sealer.Close()

@@ -25,7 +25,9 @@ var (
 	// because the receiver's inbox was full.
 	ErrDropped = errors.New("mailbox: dropped: receiver's inbox full")
 	// ErrTooLarge is returned for a message whose frame would exceed the
-	// receiver's largest record. It wraps shm.ErrTooLarge.
+	// receiver's largest record when out-of-line messages are off
+	// (Config.OutOfLineQuota < 0), and for a header field too long for
+	// any envelope. It wraps shm.ErrTooLarge.
 	ErrTooLarge = fmt.Errorf("mailbox: message too large: %w", shm.ErrTooLarge)
 	// ErrNodeGone is returned for a send to a node that has left or died.
 	ErrNodeGone = errors.New("mailbox: receiving node is gone")
@@ -120,6 +122,12 @@ type Config struct {
 	// Logger receives one line per rejected frame (throttled); nil
 	// discards.
 	Logger *slog.Logger
+	// OutOfLineQuota bounds, in bytes, the out-of-line segments this
+	// node has made that their receivers have not taken yet: messages
+	// too large for the receiver's inbox travel in segments of their own
+	// (zero: DefaultOutOfLineQuota; negative: none, and such messages
+	// fail with ErrTooLarge).
+	OutOfLineQuota int64
 }
 
 // maxDead bounds the gone nodes a node remembers, so that a long-lived
@@ -189,6 +197,7 @@ type Mailboxes struct {
 
 	in  *Consumer // the inbox's pump
 	ctr counters
+	ool outOfLine
 
 	closed atomic.Bool
 }
@@ -229,7 +238,12 @@ func Open(cfg Config) (*Mailboxes, error) {
 		ring.SetSpin(cfg.Spin)
 	}
 	mb.inbox = ring
+	mb.ool = outOfLine{quota: cfg.OutOfLineQuota, segs: map[string]oolSeg{}}
+	if mb.ool.quota == 0 {
+		mb.ool.quota = DefaultOutOfLineQuota
+	}
 	mb.in = newConsumer(ring, cfg.Sealer, cfg.Types, cfg.Meet, cfg.Handler, 64, &mb.ctr, mb.log)
+	mb.in.dir, mb.in.self = cfg.Dir, cfg.Self
 	switch {
 	case cfg.HandOff == 0:
 		mb.in.budget = DefaultHandOff

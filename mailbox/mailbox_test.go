@@ -224,7 +224,7 @@ func TestBadSends(t *testing.T) {
 		{"kind batch", 2, &Outgoing{Kind: wire.KindBatch, Value: &note{}}, func(err error) bool { return errors.Is(err, ErrBadKind) }},
 		{"nil Outgoing", 2, nil, func(err error) bool { return errors.Is(err, ErrNilMessage) }},
 		{"nil value", 2, &Outgoing{Kind: wire.KindUser}, func(err error) bool { return errors.Is(err, ErrNilMessage) }},
-		{"oversized", 2, &Outgoing{Kind: wire.KindUser, Value: &note{Text: string(make([]byte, 2000))}}, func(err error) bool { return errors.Is(err, ErrTooLarge) }},
+		{"target too long", 2, &Outgoing{Kind: wire.KindUser, Target: string(make([]byte, wire.MaxString+1)), Value: &note{}}, func(err error) bool { return errors.Is(err, ErrTooLarge) }},
 		{"unregistered type", 2, &Outgoing{Kind: wire.KindUser, Value: struct{ X int }{1}}, func(err error) bool { return errors.As(err, &ute) }},
 		{"unknown node", 9, &Outgoing{Kind: wire.KindUser, Value: &note{}}, func(err error) bool { return err != nil }},
 	}

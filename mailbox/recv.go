@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,11 +30,17 @@ type Consumer struct {
 	ring    *shm.Ring
 	sealer  *seal.Sealer
 	dec     *wire.Decoder
+	types   *wire.Registry
 	meet    func(uint64) bool
 	handler func(*Message)
 	batch   int
-	ctr     *counters
-	log     *logx.Throttled
+	// dir and self let the inbox's consumer fetch out-of-line messages
+	// (nil dir: a work queue's, which takes none); big decodes them.
+	dir  *shm.Dir
+	self uint64
+	big  *wire.Decoder
+	ctr  *counters
+	log  *logx.Throttled
 
 	// Owned by the goroutine that owns the pump (one at a time).
 	msg   *Message // reused for each delivery; a new one after a hand-off
@@ -86,7 +93,7 @@ const (
 const DefaultHandOff = 500 * time.Microsecond
 
 func newConsumer(ring *shm.Ring, s *seal.Sealer, types *wire.Registry, meet func(uint64) bool, handler func(*Message), batch int, ctr *counters, log *logx.Throttled) *Consumer {
-	c := &Consumer{ring: ring, sealer: s, dec: wire.NewDecoder(types), meet: meet, handler: handler, batch: batch, ctr: ctr, log: log, done: make(chan struct{}), poke: make(chan struct{}, 1), msg: new(Message)}
+	c := &Consumer{ring: ring, sealer: s, dec: wire.NewDecoder(types), types: types, meet: meet, handler: handler, batch: batch, ctr: ctr, log: log, done: make(chan struct{}), poke: make(chan struct{}, 1), msg: new(Message)}
 	c.dec.Max = ring.MaxRecord()
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	return c
@@ -237,11 +244,39 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 		c.log.Warn("mailbox: malformed envelope dropped", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
 		return true
 	}
+	dec := c.dec
+	var oolErr error
+	if ih.Flags&wire.FlagOutOfLine != 0 {
+		// The whole envelope waits in a segment of its own. If it
+		// cannot be had, the reference's header (the original's) says
+		// who sent it and who waits for it.
+		inner, err := c.fetch(from, env[il:])
+		if err == nil {
+			if c.big == nil {
+				c.big = wire.NewDecoder(c.types)
+				c.big.Max, c.big.Alias = math.MaxInt, true
+			}
+			var h wire.Header
+			var l int
+			if h, l, err = c.big.Header(inner); err == nil && h.Flags&wire.FlagOutOfLine != 0 {
+				err = errors.New("an out-of-line envelope refers to another")
+			}
+			if err == nil {
+				ih, il, env, dec = h, l, inner, c.big
+			}
+		}
+		if err != nil {
+			oolErr = fmt.Errorf("out-of-line message: %w", err)
+			c.log.Warn("mailbox: out-of-line message not delivered", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", err)
+		}
+	}
 	m := c.msg
-	*m = Message{Kind: ih.Kind, From: from, SenderAddress: ih.SenderAddress, SenderID: ih.SenderID, Target: ih.Target, Corr: ih.Corr, Type: ih.Type}
+	*m = Message{Kind: ih.Kind, From: from, SenderAddress: ih.SenderAddress, SenderID: ih.SenderID, Target: ih.Target, Corr: ih.Corr, Type: ih.Type, Err: oolErr}
 	rest := env[il:]
-	if ih.Flags&wire.FlagMeta != 0 {
-		meta, k, err := c.dec.StringMap(rest)
+	if oolErr != nil {
+		rest = nil
+	} else if ih.Flags&wire.FlagMeta != 0 {
+		meta, k, err := dec.StringMap(rest)
 		if err != nil {
 			// The header says who sent it and who waits: it goes on
 			// with the error, to be dead-lettered and answered.
@@ -251,7 +286,7 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 		}
 	}
 	if m.Err == nil {
-		m.Value, m.Err = c.dec.Payload(ih.Type, rest)
+		m.Value, m.Err = dec.Payload(ih.Type, rest)
 	}
 	if m.Value == nil && m.Err == nil {
 		// A nil message is no message: handed to protoactor, it would

@@ -74,6 +74,14 @@ type encoder struct {
 	buf []byte
 }
 
+// shrink drops a buffer a large message grew, so that the pool does not
+// keep it.
+func (e *encoder) shrink() {
+	if cap(e.buf) > 1<<20 {
+		e.buf = make([]byte, 0, 512)
+	}
+}
+
 // Gone marks a node as gone for good (node ids are never reused): sends
 // to it fail with ErrNodeGone, what is queued to it is undelivered, and
 // sends waiting for room give up.
@@ -92,6 +100,7 @@ func (mb *Mailboxes) Gone(node uint64) {
 		mb.deadOrder = append(mb.deadOrder, node)
 	}
 	mb.mu.Unlock()
+	mb.ool.gone(mb.cfg.Dir, node)
 	if p != nil {
 		p.gone()
 		p.once.Do(func() {}) // a ring not opened yet stays unopened
@@ -218,7 +227,9 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 	if err != nil {
 		return err
 	}
-	return mb.put(p, env, m, policy, res)
+	err = mb.put(p, env, m, policy, res)
+	e.shrink()
+	return err
 }
 
 // PostEach posts m to each of nodes with the default policy, as Post
@@ -246,6 +257,7 @@ func (mb *Mailboxes) PostEach(nodes []uint64, m *Outgoing, failed func(node uint
 			failed(node, err)
 		}
 	}
+	e.shrink()
 	return nil
 }
 
@@ -284,7 +296,13 @@ func (mb *Mailboxes) target(node uint64) (*peer, error) {
 func (mb *Mailboxes) put(p *peer, env []byte, m *Outgoing, policy Policy, res *result) error {
 	node := p.node
 	if max := p.ring.MaxRecord() - mb.frameOverhead(); len(env) > max {
-		return fmt.Errorf("%w: a %T makes a %d-byte envelope, node %016x takes at most %d", ErrTooLarge, m.Value, len(env), node, max)
+		if mb.ool.quota < 0 {
+			return fmt.Errorf("%w: a %T makes a %d-byte envelope, node %016x takes at most %d", ErrTooLarge, m.Value, len(env), node, max)
+		}
+		var err error
+		if env, err = mb.outOfLine(p, env, m, policy); err != nil {
+			return err
+		}
 	}
 	p.mu.Lock()
 	if len(p.buf)+len(env) > mb.queueLimit(p) && p.ctx.Err() == nil && !p.closing {

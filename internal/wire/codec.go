@@ -74,6 +74,10 @@ type Decoder struct {
 	reg *Registry
 	// Max is the largest envelope accepted, in bytes (default DefaultMax).
 	Max int
+	// Alias makes decoded byte slices share the payload's bytes instead
+	// of copying them: for payloads in memory the caller owns and never
+	// reuses (an out-of-line message opened into a buffer of its own).
+	Alias bool
 
 	dec      *msgpack.Decoder
 	rd       bytes.Reader

@@ -487,7 +487,7 @@ func decString(r *reader, v reflect.Value, d *Decoder) error {
 	return nil
 }
 
-func decByteSlice(r *reader, v reflect.Value, _ *Decoder) error {
+func decByteSlice(r *reader, v reflect.Value, d *Decoder) error {
 	if r.isNil() {
 		v.SetZero()
 		return nil
@@ -495,6 +495,10 @@ func decByteSlice(r *reader, v reflect.Value, _ *Decoder) error {
 	s, err := r.strOrBin("payload", math.MaxInt32)
 	if err != nil {
 		return err
+	}
+	if d != nil && d.Alias {
+		v.SetBytes(s[:len(s):len(s)])
+		return nil
 	}
 	v.SetBytes(append([]byte{}, s...))
 	return nil

@@ -125,3 +125,25 @@ func nanKeyIn(v reflect.Value, depth int) bool {
 	}
 	return false
 }
+
+// FuzzDecodeRef feeds DecodeRef arbitrary bytes: it must not panic, and
+// what it accepts must encode back to the same bytes.
+func FuzzDecodeRef(f *testing.F) {
+	f.Add(AppendRef(nil, &Ref{Segment: "ool.1.2-3", Len: 1 << 30, Chunk: 1 << 20, Key: make([]byte, 32), Suite: 1}))
+	f.Add(AppendRef(nil, &Ref{Segment: "x", Len: 70000}))
+	f.Add([]byte{0x95, 0xa1, 'x', 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0xc4, 0, 0})
+	f.Add([]byte{0x95})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeRef(b)
+		if err != nil {
+			return
+		}
+		if r.Len > math.MaxInt64 || len(r.Key) > maxRefKey || len(r.Segment) > MaxString {
+			t.Fatalf("accepted %+v", r)
+		}
+		r2, err := DecodeRef(AppendRef(nil, &r))
+		if err != nil || r2.Segment != r.Segment || r2.Len != r.Len || r2.Chunk != r.Chunk || string(r2.Key) != string(r.Key) || r2.Suite != r.Suite {
+			t.Fatalf("round trip of %+v: %+v, %v", r, r2, err)
+		}
+	})
+}

@@ -50,6 +50,9 @@ const (
 	// FlagMeta marks an envelope whose payload is preceded by a map of
 	// string metadata (protoactor message headers): see AppendStringMap.
 	FlagMeta Flags = 2
+	// FlagOutOfLine marks an envelope too large for the receiver's inbox:
+	// its payload is a Ref to a segment holding the whole envelope.
+	FlagOutOfLine Flags = 4
 )
 
 // Limits on header fields.
