@@ -140,6 +140,22 @@ func (o *outOfLine) gone(d *shm.Dir, node uint64) {
 	}
 }
 
+// sweepFrom removes the segments node made for this one that nobody
+// will read: called once this node's inbox has handed on everything node
+// sent before it went, it finds only segments whose references never
+// made it into the inbox (node died between making one and sending it).
+func (mb *Mailboxes) sweepFrom(node uint64) {
+	names, err := mb.cfg.Dir.List()
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if from, to, ok := parseOOLName(n); ok && from == node && to == mb.cfg.Self {
+			mb.cfg.Dir.Remove(n)
+		}
+	}
+}
+
 // oolName returns a new segment name for a message from self to node.
 func oolName(self, node uint64) (string, error) {
 	var r [8]byte

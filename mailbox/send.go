@@ -84,7 +84,9 @@ func (e *encoder) shrink() {
 
 // Gone marks a node as gone for good (node ids are never reused): sends
 // to it fail with ErrNodeGone, what is queued to it is undelivered, and
-// sends waiting for room give up.
+// sends waiting for room give up. The out-of-line segments made for it
+// are removed at once, and those it made for this node and never sent
+// once the inbox has handed on what it did send.
 func (mb *Mailboxes) Gone(node uint64) {
 	mb.mu.Lock()
 	p := mb.peers[node]
@@ -101,6 +103,7 @@ func (mb *Mailboxes) Gone(node uint64) {
 	}
 	mb.mu.Unlock()
 	mb.ool.gone(mb.cfg.Dir, node)
+	mb.AfterDrained(func() { mb.sweepFrom(node) })
 	if p != nil {
 		p.gone()
 		p.once.Do(func() {}) // a ring not opened yet stays unopened
