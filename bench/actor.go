@@ -140,11 +140,12 @@ func joinBench(root, ns string, plain bool, extra ...actor.Option) (*actor.Syste
 	return actor.Join(ns, append(opts, extra...)...)
 }
 
-// inboxFor returns the options a node needs to receive size-byte messages:
-// the default inbox takes records of up to 64 KiB, envelope included, so
-// larger messages get an inbox that takes twice their size.
+// inboxFor returns the options a node needs to receive size-byte messages
+// in line: the default inbox takes records of up to 64 KiB, envelope
+// included, so messages of up to 64 KiB get an inbox that takes twice
+// their size. Larger ones travel out of line, through the default inbox.
 func inboxFor(size int) []actor.Option {
-	if size <= 32<<10 {
+	if size <= 32<<10 || size > 64<<10 {
 		return nil
 	}
 	return []actor.Option{actor.WithInbox(shm.RingConfig{MaxRecord: 2 * size})}

@@ -63,6 +63,10 @@ var others = []struct{ peer, short string }{
 
 var compareSizes = []int{64, 4 << 10, 64 << 10}
 
+// largeSizes are the sizes of the large-message rows: messages far
+// larger than an inbox, which travel out of line.
+var largeSizes = []int{1 << 20, 64 << 20}
+
 type rowKey struct {
 	peer, pattern string
 	size          int
@@ -139,6 +143,7 @@ func runCompare(args []string) error {
 		c.requestReply(d)
 		c.oneWay()
 		c.topics()
+		c.large()
 		if !c.measured {
 			return fmt.Errorf("compare: no row %d", c.row)
 		}
@@ -166,6 +171,7 @@ func runCompare(args []string) error {
 	c.requestReply(d)
 	c.oneWay()
 	c.topics()
+	c.large()
 	c.idleCPU()
 	c.ratios()
 	c.targets(busy)
@@ -375,6 +381,29 @@ func (c *comparison) topics() {
 		})
 	}
 	c.measure(peerNATS, patFanOut, 64, true, func() (result, error) { return benchNATSFanOut(64, c.fan) })
+}
+
+// largeN is the number of one-way messages of a large size: about 2 GiB
+// a row (a tenth with -quick).
+func (c *comparison) largeN(size int) int {
+	n := max(2<<30/size, 8)
+	if c.cf.quick {
+		n = max(n/10, 2)
+	}
+	return n
+}
+
+func (c *comparison) large() {
+	c.section("large messages, one-way: the child sends, this process counts arrivals",
+		fmt.Sprintf("shmactor's go out of line (a segment per message, the default inbox); the socket streams the same framed bytes; %s; %d messages of 1 MiB, %d of 64 MiB",
+			c.medianOf(), c.largeN(1<<20), c.largeN(64<<20)))
+	for _, sz := range largeSizes {
+		n := c.largeN(sz)
+		for _, plain := range []bool{false, true} {
+			c.measure(shmPeer(plain), patOneWay, sz, true, func() (result, error) { return benchActorSend(c.root, plain, sz, n, 1) })
+		}
+		c.measure(peerUnix, patOneWay, sz, true, func() (result, error) { return benchUnixStream(c.sockDir, sz, n) })
+	}
 }
 
 func (c *comparison) idleCPU() {

@@ -40,7 +40,7 @@ func (c *comparison) ratios() {
 		fmt.Println()
 	}
 	for _, pat := range []string{patRR, patOneWay, patPubRTT, patFanOut} {
-		for _, sz := range compareSizes {
+		for _, sz := range append(compareSizes, largeSizes...) {
 			for _, shmp := range []string{peerSealed, peerPlain, peerStream, peerStreamPlain} {
 				r, ok := c.rows[rowKey{shmp, pat, sz}]
 				if !ok {
@@ -130,6 +130,8 @@ func projectTargets(busy bool) []target {
 		atLeast(k(peerSealed, patOneWay, 64), k(peerLocal, patOneWay, 64), mRate, 0.75),
 		atLeast(k(peerSealed, patOneWay, 4<<10), k(peerUnix, patOneWay, 4<<10), mMBps, 1),
 		atLeast(k(peerSealed, patFanOut, 64), k(peerNATS, patFanOut, 64), mRate, 2),
+		atLeast(k(peerSealed, patOneWay, 1<<20), k(peerUnix, patOneWay, 1<<20), mMBps, 1),
+		atLeast(k(peerSealed, patOneWay, 64<<20), k(peerUnix, patOneWay, 64<<20), mMBps, 1),
 		atMost(k(peerStream, patRR, 64), k(peerUnix, patRR, 64), mP50, 0.5),
 		atLeast(k(peerStream, patOneWay, 64<<10), k(peerUnix, patOneWay, 64<<10), mMBps, 1.5),
 		atLeast(k(peerStreamPlain, patOneWay, 64<<10), k(peerUnix, patOneWay, 64<<10), mMBps, 1.5),

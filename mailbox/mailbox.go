@@ -238,7 +238,7 @@ func Open(cfg Config) (*Mailboxes, error) {
 		ring.SetSpin(cfg.Spin)
 	}
 	mb.inbox = ring
-	mb.ool = outOfLine{quota: cfg.OutOfLineQuota, segs: map[string]oolSeg{}}
+	mb.ool = outOfLine{quota: cfg.OutOfLineQuota, sent: map[string]*oolSeg{}, pool: map[uint64][]*oolSeg{}}
 	if mb.ool.quota == 0 {
 		mb.ool.quota = DefaultOutOfLineQuota
 	}
@@ -312,5 +312,8 @@ func (mb *Mailboxes) Close() error {
 		return nil
 	}
 	mb.closePeers()
-	return mb.in.Close()
+	mb.ool.close()
+	err := mb.in.Close()
+	mb.in.closeMaps()
+	return err
 }

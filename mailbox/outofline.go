@@ -19,32 +19,54 @@ import (
 )
 
 // Out-of-line messages. An envelope too large for the receiver's inbox
-// goes into a segment of its own, "ool.<random>.<sender>-<receiver>",
-// and the inbox carries a small envelope with the same header, flagged
-// FlagOutOfLine, whose payload is a wire.Ref to the segment. The segment
-// is named for its receiver, so the registry reaps it with the receiver,
-// and it survives its sender's Close (the message is sent). The receiver
-// reads it, removes it, and hands on the message as if it had come in
-// line. When the System seals, the envelope is sealed in 1 MiB chunks
-// with a key drawn for the message alone, which travels in the sealed
-// reference; the chunks are sealed and opened on every CPU at once.
+// goes into a segment, "ool.<random>.<sender>-<receiver>", and the inbox
+// carries a small envelope with the same header, flagged FlagOutOfLine,
+// whose payload is a wire.Ref to the segment. The segment is named for
+// its receiver, so the registry reaps it with the receiver, and it
+// survives its sender's Close (the message is sent). When the System
+// seals, the envelope is sealed in 1 MiB chunks with a key drawn for the
+// message alone, which travels in the sealed reference; the chunks are
+// sealed and opened on every CPU at once.
 //
-// Segment body: [u64 envelope length][u64 chunk size][chunks], each
-// chunk its bytes plus a 16-byte tag when sealed (the last one shorter).
+// Segments are reused: the receiver marks a segment taken once it has
+// read it (and keeps it mapped, for the next message in it), and the
+// sender fills a taken segment of the right size again rather than make
+// a new one, so that a stream of large messages touches warm pages and
+// makes no system call per message. A sender keeps a bounded pool of
+// taken segments per receiver.
+//
+// Segment body: [u64 envelope length][u64 chunk size][u32 state][pad to
+// 32][chunks], each chunk its bytes plus a 16-byte tag when sealed (the
+// last one shorter). The state is oolFree (the sender fills it), oolSent
+// (the receiver may read it) or oolTaken (read: the sender may reuse it).
 
 // KindOutOfLine marks a segment holding an out-of-line envelope.
 const KindOutOfLine = shm.KindUser + 1
 
 const (
 	oolPrefix = "ool."
-	oolHeader = 16
+	oolHeader = 32
+	oolState  = 16
 	// oolChunk is the sealed chunk's size: large enough that the tag and
 	// the per-chunk call cost nothing, small enough to share out among
 	// CPUs.
 	oolChunk = 1 << 20
 	// DefaultOutOfLineQuota bounds the bytes of out-of-line segments a
-	// node has made that their receivers have not yet taken.
+	// node has made and not removed.
 	DefaultOutOfLineQuota = 4 << 30
+	// oolKeepMapped is how many segments a receiver keeps mapped.
+	oolKeepMapped = 32
+	// oolWindow is how many bytes out of line a sender lets a receiver
+	// be behind (or two messages' worth, if more): past it, sends wait
+	// as for room in a full inbox.
+	oolWindow = 64 << 20
+)
+
+// Segment states.
+const (
+	oolFree  = 0
+	oolSent  = 1
+	oolTaken = 2
 )
 
 // ErrQuota is returned for a message that would take the node's
@@ -52,99 +74,250 @@ const (
 // with DropNewest and FailFast, after the send deadline with Block.
 var ErrQuota = errors.New("mailbox: out-of-line quota exceeded")
 
-// outOfLine is a node's bookkeeping of the segments it made.
+// outOfLine is a node's bookkeeping of the segments it made: those whose
+// messages are on their way, and those taken and kept for reuse.
 type outOfLine struct {
-	mu    sync.Mutex
-	quota int64
-	used  int64
-	segs  map[string]oolSeg
+	mu     sync.Mutex
+	quota  int64
+	used   int64 // bytes of every segment made and not removed
+	pooled int64 // bytes of the taken ones kept for reuse
+	sent   map[string]*oolSeg
+	pool   map[uint64][]*oolSeg // by receiver
 }
 
 type oolSeg struct {
-	node uint64
-	size int64
+	seg   *shm.Segment
+	state shm.Word32
+	node  uint64
+	size  int64 // the body's size
 }
 
-// reserve takes size bytes of the quota, reclaiming what receivers have
-// taken when it runs short; with Block it waits up to timeout.
-func (o *outOfLine) reserve(d *shm.Dir, size int64, policy Policy, timeout time.Duration) error {
-	if size > o.quota {
-		return fmt.Errorf("%w: a %d-byte message, quota %d bytes", ErrQuota, size, o.quota)
+// take returns a segment for a message of size body bytes to node: a
+// taken one of about that size, or a new one, within the quota. With
+// Block it waits up to timeout for receivers to take what they were
+// sent.
+func (o *outOfLine) take(d *shm.Dir, self, node uint64, body int64, policy Policy, timeout time.Duration) (*oolSeg, error) {
+	if body > o.quota {
+		return nil, fmt.Errorf("%w: a %d-byte message to node %016x, quota %d bytes", ErrQuota, body, node, o.quota)
 	}
 	deadline := time.Now().Add(timeout)
-	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
+	for wait := 20 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
 		o.mu.Lock()
-		if o.used+size > o.quota {
-			o.reclaim(d)
-		}
-		if o.used+size <= o.quota {
-			o.used += size
+		o.reclaim()
+		if ahead := o.ahead(node); ahead > 0 && ahead+body > max(oolWindow, 2*body) {
+			// The receiver is behind: wait for it to take what it has,
+			// and fill a segment it took, rather than make more.
 			o.mu.Unlock()
-			return nil
+			if policy != Block || time.Now().After(deadline) {
+				if policy == DropNewest {
+					return nil, fmt.Errorf("%w (node %016x: %d bytes out of line not yet taken)", ErrDropped, node, ahead)
+				}
+				return nil, fmt.Errorf("%w (node %016x: %d bytes out of line not yet taken)", ErrFull, node, ahead)
+			}
+			time.Sleep(wait)
+			continue
+		}
+		if s := o.reuse(node, body); s != nil {
+			o.mu.Unlock()
+			return s, nil
+		}
+		for o.used+body > o.quota && o.evictOne() {
+		}
+		if o.used+body > o.quota {
+			o.lost(d)
+		}
+		if o.used+body <= o.quota {
+			o.used += body
+			o.mu.Unlock()
+			s, err := newOOLSeg(d, self, node, body)
+			o.mu.Lock()
+			if err != nil {
+				o.used -= body
+			} else {
+				o.used += s.size - body // the body is rounded up to pages
+			}
+			o.mu.Unlock()
+			return s, err
 		}
 		used := o.used
 		o.mu.Unlock()
 		if policy != Block || time.Now().After(deadline) {
-			return fmt.Errorf("%w: %d bytes not yet taken by their receivers, a %d-byte message, quota %d bytes", ErrQuota, used, size, o.quota)
+			return nil, fmt.Errorf("%w: %d bytes not yet taken by their receivers, a %d-byte message to node %016x, quota %d bytes", ErrQuota, used, body, node, o.quota)
 		}
 		time.Sleep(wait)
 	}
 }
 
-// reclaim forgets the segments their receivers have removed; o.mu is
-// held.
-func (o *outOfLine) reclaim(d *shm.Dir) {
+func newOOLSeg(d *shm.Dir, self, node uint64, body int64) (*oolSeg, error) {
+	name, err := oolName(self, node)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := d.CreateSegment(name, KindOutOfLine, int(body), nil)
+	if err != nil {
+		return nil, err
+	}
+	st, err := seg.Word32(oolState)
+	if err != nil {
+		seg.Unlink()
+		seg.Close()
+		return nil, err
+	}
+	return &oolSeg{seg: seg, state: st, node: node, size: int64(len(seg.Body()))}, nil
+}
+
+// ahead returns the bytes on their way to node; o.mu is held.
+func (o *outOfLine) ahead(node uint64) int64 {
+	var n int64
+	for _, s := range o.sent {
+		if s.node == node {
+			n += s.size
+		}
+	}
+	return n
+}
+
+// reclaim moves the segments their receivers have taken to the pool;
+// o.mu is held.
+func (o *outOfLine) reclaim() {
+	for n, s := range o.sent {
+		if s.state.Load() == oolTaken {
+			delete(o.sent, n)
+			o.pool[s.node] = append(o.pool[s.node], s)
+			o.pooled += s.size
+		}
+	}
+}
+
+// reuse takes from the pool a segment for node whose body holds body
+// bytes and is at most twice as large (plus 1 MiB); o.mu is held.
+func (o *outOfLine) reuse(node uint64, body int64) *oolSeg {
+	p := o.pool[node]
+	best := -1
+	for i, s := range p {
+		if s.size >= body && s.size <= 2*body+oolChunk && (best < 0 || s.size < p[best].size) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	s := p[best]
+	p[best] = p[len(p)-1]
+	o.pool[node] = p[:len(p)-1]
+	o.pooled -= s.size
+	return s
+}
+
+// evictOne removes the largest pooled segment; o.mu is held. It reports
+// false when the pool is empty.
+func (o *outOfLine) evictOne() bool {
+	var bestNode uint64
+	var best *oolSeg
+	at := -1
+	for n, p := range o.pool {
+		for i, s := range p {
+			if best == nil || s.size > best.size {
+				bestNode, best, at = n, s, i
+			}
+		}
+	}
+	if best == nil {
+		return false
+	}
+	p := o.pool[bestNode]
+	p[at] = p[len(p)-1]
+	o.pool[bestNode] = p[:len(p)-1]
+	o.pooled -= best.size
+	o.drop(best)
+	return true
+}
+
+// lost forgets the segments on their way whose files are gone (a
+// receiver removed one it could not read); o.mu is held.
+func (o *outOfLine) lost(d *shm.Dir) {
 	names, err := d.List()
 	if err != nil {
 		return
 	}
-	there := make(map[string]bool, len(o.segs))
+	there := make(map[string]bool, len(names))
 	for _, n := range names {
-		if strings.HasPrefix(n, oolPrefix) {
-			there[n] = true
-		}
+		there[n] = true
 	}
-	for n, s := range o.segs {
+	for n, s := range o.sent {
 		if !there[n] {
-			delete(o.segs, n)
-			o.used -= s.size
+			delete(o.sent, n)
+			o.drop(s)
 		}
 	}
 }
 
-// made records a segment; release gives back a reservation that made no
-// segment.
-func (o *outOfLine) made(name string, node uint64, size int64) {
-	o.mu.Lock()
-	o.segs[name] = oolSeg{node, size}
-	o.mu.Unlock()
+// drop removes a segment; o.mu is held.
+func (o *outOfLine) drop(s *oolSeg) {
+	s.seg.Unlink()
+	s.seg.Close()
+	o.used -= s.size
 }
 
-func (o *outOfLine) release(size int64) {
+// sentSeg records a segment whose message is on its way, and trims the
+// pool to an eighth of the quota.
+func (o *outOfLine) sentSeg(s *oolSeg) {
 	o.mu.Lock()
-	o.used -= size
-	o.mu.Unlock()
+	defer o.mu.Unlock()
+	o.sent[s.seg.Name()] = s
+	for o.pooled > o.quota/8 && o.evictOne() {
+	}
+}
+
+// release gives back a segment that carried nothing.
+func (o *outOfLine) release(s *oolSeg) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.drop(s)
 }
 
 // gone removes the segments made for a node that is gone: nobody will
 // take them.
-func (o *outOfLine) gone(d *shm.Dir, node uint64) {
+func (o *outOfLine) gone(node uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for n, s := range o.segs {
+	for n, s := range o.sent {
 		if s.node == node {
-			d.Remove(n)
-			delete(o.segs, n)
-			o.used -= s.size
+			delete(o.sent, n)
+			o.drop(s)
 		}
 	}
+	for _, s := range o.pool[node] {
+		o.pooled -= s.size
+		o.drop(s)
+	}
+	delete(o.pool, node)
 }
 
-// sweepFrom removes the segments node made for this one that nobody
-// will read: called once this node's inbox has handed on everything node
-// sent before it went, it finds only segments whose references never
-// made it into the inbox (node died between making one and sending it).
+// close removes the pooled segments and unmaps those on their way, which
+// stay for their receivers to read.
+func (o *outOfLine) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.reclaim()
+	for node, p := range o.pool {
+		for _, s := range p {
+			o.drop(s)
+		}
+		delete(o.pool, node)
+	}
+	for n, s := range o.sent {
+		s.seg.Close()
+		delete(o.sent, n)
+	}
+	o.pooled = 0
+}
+
+// sweepFrom removes the segments node made for this one: called once
+// this node's inbox has handed on everything node sent before it went,
+// so nothing will refer to them again.
 func (mb *Mailboxes) sweepFrom(node uint64) {
+	mb.in.forget(node)
 	names, err := mb.cfg.Dir.List()
 	if err != nil {
 		return
@@ -245,63 +418,141 @@ func (mb *Mailboxes) outOfLine(p *peer, env []byte, m *Outgoing, policy Policy) 
 	if sealed {
 		body += n * seal.TagSize
 	}
-	if err := mb.ool.reserve(mb.cfg.Dir, int64(body), policy, mb.cfg.Timeout); err != nil {
-		return nil, fmt.Errorf("%w (node %016x)", err, p.node)
-	}
-	name, err := oolName(mb.cfg.Self, p.node)
-	if err != nil {
-		mb.ool.release(int64(body))
+	s, err := mb.ool.take(mb.cfg.Dir, mb.cfg.Self, p.node, int64(body), policy, mb.cfg.Timeout)
+	if errors.Is(err, ErrQuota) {
 		return nil, err
 	}
-	ref := wire.Ref{Segment: name, Len: uint64(len(inner))}
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: out-of-line message to node %016x: %w", p.node, err)
+	}
+	ref := wire.Ref{Segment: s.seg.Name(), Len: uint64(len(inner))}
 	var aead cipher.AEAD
 	if sealed {
 		ref.Key = make([]byte, seal.KeySize)
-		if _, err := rand.Read(ref.Key); err != nil {
-			mb.ool.release(int64(body))
-			return nil, err
+		if _, err = rand.Read(ref.Key); err == nil {
+			ref.Suite, ref.Chunk = uint8(seal.LocalSuite()), uint64(chunk)
+			aead, err = seal.NewAEAD(seal.LocalSuite(), ref.Key)
 		}
-		ref.Suite, ref.Chunk = uint8(seal.LocalSuite()), uint64(chunk)
-		if aead, err = seal.NewAEAD(seal.LocalSuite(), ref.Key); err != nil {
-			mb.ool.release(int64(body))
+		if err != nil {
+			mb.ool.release(s)
 			return nil, err
 		}
 	}
-	seg, err := mb.cfg.Dir.CreateSegment(name, KindOutOfLine, body, func(b []byte) error {
+	err = s.seg.Do(func() error {
+		b := s.seg.Body()
 		binary.LittleEndian.PutUint64(b, uint64(len(inner)))
 		binary.LittleEndian.PutUint64(b[8:], ref.Chunk)
 		out := b[oolHeader:]
 		if !sealed {
 			copy(out, inner)
-			return nil
+		} else {
+			parallel(n, func(i int) error {
+				src := inner[i*chunk : min((i+1)*chunk, len(inner))]
+				at := i * (chunk + seal.TagSize)
+				var nonce [12]byte
+				aead.Seal(out[at:at:at+len(src)+seal.TagSize], chunkNonce(&nonce, i, n), src, nil)
+				return nil
+			})
 		}
-		return parallel(n, func(i int) error {
-			src := inner[i*chunk : min((i+1)*chunk, len(inner))]
-			at := i * (chunk + seal.TagSize)
-			var nonce [12]byte
-			aead.Seal(out[at:at:at+len(src)+seal.TagSize], chunkNonce(&nonce, i, n), src, nil)
-			return nil
-		})
+		s.state.Store(oolSent)
+		return nil
 	})
 	if err != nil {
-		mb.ool.release(int64(body))
+		mb.ool.release(s)
 		return nil, fmt.Errorf("mailbox: out-of-line message to node %016x: %w", p.node, err)
 	}
-	seg.Close()
-	mb.ool.made(name, p.node, int64(body))
+	mb.ool.sentSeg(s)
 	tn, _ := mb.cfg.Types.NameOf(m.Value)
 	h := wire.Header{Kind: m.Kind, Flags: wire.FlagOutOfLine, SenderAddress: m.SenderAddress, SenderID: m.SenderID, Target: m.Target, Corr: m.Corr, Type: tn}
-	b := wire.AppendHeader(make([]byte, 4, 4+128+len(name)+64), &h)
+	b := wire.AppendHeader(make([]byte, 4, 4+128+len(ref.Segment)+64), &h)
 	b = wire.AppendRef(b, &ref)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
 	return b, nil
 }
 
+// oolMaps is a receiver's cache of the segments it has mapped, so that a
+// sender's reused segment is not mapped again for every message.
+type oolMaps struct {
+	mu   sync.Mutex
+	segs map[string]*shm.Segment
+	lru  []string // oldest first
+}
+
+// segment returns the mapped segment name, mapping it if needed.
+func (c *Consumer) segment(name string) (*shm.Segment, error) {
+	m := &c.maps
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.segs[name]; s != nil {
+		return s, nil
+	}
+	s, err := c.dir.OpenSegment(name, KindOutOfLine)
+	if err != nil {
+		return nil, err
+	}
+	if m.segs == nil {
+		m.segs = map[string]*shm.Segment{}
+	}
+	if len(m.lru) >= oolKeepMapped {
+		old := m.lru[0]
+		m.lru = m.lru[1:]
+		m.segs[old].Close()
+		delete(m.segs, old)
+	}
+	m.segs[name] = s
+	m.lru = append(m.lru, name)
+	return s, nil
+}
+
+// unmap closes a mapped segment (one that failed, or whose sender left).
+func (c *Consumer) unmap(name string) {
+	m := &c.maps
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.segs[name]; s != nil {
+		s.Close()
+		delete(m.segs, name)
+		for i, n := range m.lru {
+			if n == name {
+				m.lru = append(m.lru[:i], m.lru[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// forget unmaps the segments of a sender that has left.
+func (c *Consumer) forget(node uint64) {
+	c.maps.mu.Lock()
+	var names []string
+	for n := range c.maps.segs {
+		if from, _, _ := parseOOLName(n); from == node {
+			names = append(names, n)
+		}
+	}
+	c.maps.mu.Unlock()
+	for _, n := range names {
+		c.unmap(n)
+	}
+}
+
+// closeMaps unmaps every cached segment.
+func (c *Consumer) closeMaps() {
+	c.maps.mu.Lock()
+	defer c.maps.mu.Unlock()
+	for n, s := range c.maps.segs {
+		s.Close()
+		delete(c.maps.segs, n)
+	}
+	c.maps.lru = nil
+}
+
 // fetch reads the envelope an out-of-line reference points to, from node
-// from, and removes its segment. The segment must be one from that node
-// to this one; its lengths are checked against the reference and its
-// size, and sealed chunks are copied out of shared memory before they
-// are opened.
+// from, and marks its segment taken. The segment must be one from that
+// node to this one, holding a message sent and not yet taken; its
+// lengths are checked against the reference and its size, and sealed
+// chunks are copied out of shared memory before they are opened. A
+// segment that fails a check is removed.
 func (c *Consumer) fetch(from uint64, refBytes []byte) ([]byte, error) {
 	if c.dir == nil {
 		return nil, errors.New("out-of-line message on a work queue")
@@ -313,20 +564,30 @@ func (c *Consumer) fetch(from uint64, refBytes []byte) ([]byte, error) {
 	if f, t, ok := parseOOLName(ref.Segment); !ok || f != from || t != c.self {
 		return nil, fmt.Errorf("out-of-line segment %q is not one from node %016x to node %016x", ref.Segment, from, c.self)
 	}
-	seg, err := c.dir.OpenSegment(ref.Segment, KindOutOfLine)
+	seg, err := c.segment(ref.Segment)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		seg.Close()
+	out, err := c.read(seg, &ref)
+	if err != nil {
+		c.unmap(ref.Segment)
 		c.dir.Remove(ref.Segment)
-	}()
-	var out []byte
+		return nil, err
+	}
+	return out, nil
+}
+
+// read copies (or opens) the envelope out of seg and marks seg taken.
+func (c *Consumer) read(seg *shm.Segment, ref *wire.Ref) (out []byte, err error) {
+	st, err := seg.Word32(oolState)
+	if err != nil {
+		return nil, err
+	}
 	err = seg.Do(func() error {
-		b := seg.Body()
-		if len(b) < oolHeader {
-			return fmt.Errorf("out-of-line segment %s: %d-byte body", ref.Segment, len(b))
+		if s := st.Load(); s != oolSent {
+			return fmt.Errorf("out-of-line segment %s is in state %d, not sent", ref.Segment, s)
 		}
+		b := seg.Body()
 		n, chunk := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 		if n != ref.Len || chunk != ref.Chunk {
 			return fmt.Errorf("out-of-line segment %s says %d bytes in chunks of %d, the reference %d in %d", ref.Segment, n, chunk, ref.Len, ref.Chunk)
@@ -373,5 +634,6 @@ func (c *Consumer) fetch(from uint64, refBytes []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.Store(oolTaken)
 	return out, nil
 }

@@ -51,10 +51,38 @@ func TestOutOfLine(t *testing.T) {
 					t.Fatalf("message %d: N %d, %d bytes, corr %d", i, v.N, len(v.Text), m.Corr)
 				}
 			}
+			// The sender keeps the taken segments for its next messages,
+			// and removes them when it closes.
+			if f := oolFiles(t, a); len(f) > len(sizes) {
+				t.Fatalf("%d segments for %d messages: %v", len(f), len(sizes), f)
+			}
+			a.mb.Close()
 			if f := oolFiles(t, a); len(f) != 0 {
-				t.Fatalf("segments left: %v", f)
+				t.Fatalf("segments left after the sender closed: %v", f)
 			}
 		})
+	}
+}
+
+// A stream of large messages reuses the segments its receiver has taken
+// rather than make one per message.
+func TestOutOfLineReuse(t *testing.T) {
+	a, b := pair(t, false, shm.RingConfig{Cells: 256, CellSize: 256, MaxRecord: 4096}, 0)
+	b.mb.Start()
+	made := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		if err := a.mb.Send(2, &Outgoing{Kind: wire.KindUser, Value: &note{N: i, Text: strings.Repeat("x", 300<<10)}}); err != nil {
+			t.Fatal(err)
+		}
+		if m := b.expect(t, 1)[0]; m.Err != nil || m.Value.(*note).N != i {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+		for _, f := range oolFiles(t, a) {
+			made[f] = true
+		}
+	}
+	if len(made) > 2 {
+		t.Fatalf("50 messages sent one after another used %d segments", len(made))
 	}
 }
 

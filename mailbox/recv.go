@@ -39,6 +39,7 @@ type Consumer struct {
 	dir  *shm.Dir
 	self uint64
 	big  *wire.Decoder
+	maps oolMaps
 	ctr  *counters
 	log  *logx.Throttled
 

@@ -74,10 +74,11 @@ type encoder struct {
 	buf []byte
 }
 
-// shrink drops a buffer a large message grew, so that the pool does not
-// keep it.
+// shrink drops a buffer a very large message grew, so that the pool
+// does not keep it; buffers of up to 64 MiB stay, so that a stream of
+// large messages does not allocate (and collect) one per message.
 func (e *encoder) shrink() {
-	if cap(e.buf) > 1<<20 {
+	if cap(e.buf) > 64<<20 {
 		e.buf = make([]byte, 0, 512)
 	}
 }
@@ -102,7 +103,7 @@ func (mb *Mailboxes) Gone(node uint64) {
 		mb.deadOrder = append(mb.deadOrder, node)
 	}
 	mb.mu.Unlock()
-	mb.ool.gone(mb.cfg.Dir, node)
+	mb.ool.gone(node)
 	mb.AfterDrained(func() { mb.sweepFrom(node) })
 	if p != nil {
 		p.gone()
