@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -37,6 +38,17 @@ func helperBigNode() error {
 	}
 	fmt.Println("ready")
 	commands(func(cmd string, args []string) {
+		if cmd == "blob" {
+			// A blob made and filled, never sent.
+			b, err := s.NewBlob(8 << 20)
+			if err != nil {
+				fmt.Println("blob error", err)
+				return
+			}
+			clear(b.Bytes())
+			fmt.Println("blob made")
+			return
+		}
 		if cmd != "send" || len(args) != 3 {
 			return
 		}
@@ -69,7 +81,7 @@ func oolLeft(t *testing.T, s *System) []string {
 	}
 	var left []string
 	for _, n := range names {
-		if strings.HasPrefix(n, "ool.") || strings.HasPrefix(n, "tmp-") {
+		if strings.HasPrefix(n, "ool.") || strings.HasPrefix(n, "tmp-") || strings.HasPrefix(n, "blob.") {
 			left = append(left, n)
 		}
 	}
@@ -148,9 +160,10 @@ func TestLargeMessagesAcrossProcesses(t *testing.T) {
 	}
 }
 
-// A sender killed with kill -9 while it sends large messages leaves
-// nothing behind: what it sent is delivered and removed, a segment it
-// made but never sent is swept, and a half-written one is reaped.
+// A sender killed with kill -9 while it sends large messages, holding a
+// blob it has not sent, leaves nothing behind: what it sent is
+// delivered, a segment it made but never sent is swept, a half-written
+// one and the blob are reaped.
 func TestOutOfLineSenderKilled(t *testing.T) {
 	root := testproc.TempDir(t)
 	s := joinT(t, root, "bigkill")
@@ -164,6 +177,10 @@ func TestOutOfLineSenderKilled(t *testing.T) {
 	}
 	p := testproc.Start(t, "big-node", envRoot+"="+root, envNS+"=bigkill", envName+"=unused")
 	p.Expect(t, "ready", time.Minute)
+	if err := p.Send("blob"); err != nil {
+		t.Fatal(err)
+	}
+	p.Expect(t, "blob made", time.Minute)
 	if err := p.Send("send sink 32 1000"); err != nil {
 		t.Fatal(err)
 	}
@@ -208,5 +225,84 @@ func TestOutOfLineReceiverKilled(t *testing.T) {
 		if err := s.Send(pid2, &Big{Data: data}); err != nil {
 			t.Fatalf("message %d after the receiver's death: %v", i, err)
 		}
+	}
+}
+
+func init() { helpers["blob-node"] = helperBlobNode }
+
+// helperBlobNode serves an actor named ACT_NAME that answers a Blob with
+// a Pong carrying its length and SHA-256, after trying to write to it
+// (Note "read-only" when that faults), and releases it.
+func helperBlobNode() error {
+	s, err := helperJoin()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.SpawnNamed(PropsFromFunc(func(ctx Context) {
+		if b, ok := ctx.Message().(*Blob); ok {
+			view := b.Bytes()
+			sum := fmt.Sprintf("%x", sha256.Sum256(view))
+			ro := writeFaults(view)
+			b.Release()
+			ctx.Respond(&Pong{N: len(view), From: fmt.Sprintf("%s %v", sum, ro)})
+		}
+	}), os.Getenv(envName)); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	commands(func(string, []string) {})
+	return nil
+}
+
+// writeFaults reports whether writing to b faults.
+func writeFaults(b []byte) (faulted bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() { faulted = recover() != nil }()
+	b[0] ^= 1
+	return false
+}
+
+// A Blob filled in place reaches an actor in another process whole, as a
+// read-only view, sealed or not; the sender's Blob is spent, and nothing
+// is left in the namespace directory once the receiver releases it.
+func TestBlobAcrossProcesses(t *testing.T) {
+	for _, plain := range []bool{true, false} {
+		t.Run(fmt.Sprintf("plaintext=%v", plain), func(t *testing.T) {
+			root := testproc.TempDir(t)
+			env := []string{envRoot + "=" + root, envNS + "=blob", envName + "=hasher"}
+			var opts []Option
+			if plain {
+				env = append(env, envPlain+"=1")
+				opts = append(opts, WithPlaintext())
+			}
+			p := testproc.Start(t, "blob-node", env...)
+			p.Expect(t, "ready", time.Minute)
+			s := joinT(t, root, "blob", opts...)
+			pid := mustLookup(t, s, "hasher")
+			const size = 48 << 20
+			b, err := s.NewBlob(size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rand.NewChaCha8([32]byte{7}).Read(b.Bytes())
+			want := fmt.Sprintf("%x true", sha256.Sum256(b.Bytes()))
+			got, err := s.Request(pid, b, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pong, ok := got.(*Pong); !ok || pong.N != size || pong.From != want {
+				t.Fatalf("answered %+v, want %d bytes, %s (hash, read-only)", got, size, want)
+			}
+			if b.Bytes() != nil {
+				t.Fatal("the sender still sees the bytes it sent")
+			}
+			if _, err := s.Request(pid, b, time.Minute); err == nil {
+				t.Fatal("a Blob sent twice")
+			}
+			if left := filesLike(t, s.Registry().Dir().Path(), "blob."); len(left) != 0 {
+				t.Fatalf("left in the namespace directory: %v", left)
+			}
+		})
 	}
 }

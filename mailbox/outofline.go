@@ -89,7 +89,8 @@ type oolSeg struct {
 	seg   *shm.Segment
 	state shm.Word32
 	node  uint64
-	size  int64 // the body's size
+	size  int64 // the body's size (0 for a blob's: blobs are charged while they are filled)
+	blob  bool  // a blob's: unmapped once taken, never reused
 }
 
 // take returns a segment for a message of size body bytes to node: a
@@ -181,12 +182,45 @@ func (o *outOfLine) ahead(node uint64) int64 {
 // o.mu is held.
 func (o *outOfLine) reclaim() {
 	for n, s := range o.sent {
-		if s.state.Load() == oolTaken {
-			delete(o.sent, n)
-			o.pool[s.node] = append(o.pool[s.node], s)
-			o.pooled += s.size
+		if s.state.Load() != oolTaken {
+			continue
 		}
+		delete(o.sent, n)
+		if s.blob {
+			s.seg.Close() // the receiver has it mapped, or has opened it
+			continue
+		}
+		o.pool[s.node] = append(o.pool[s.node], s)
+		o.pooled += s.size
 	}
+}
+
+// charge counts a blob being filled against the quota; uncharge gives
+// it back.
+func (o *outOfLine) charge(size int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.used+size > o.quota && o.evictOne() {
+	}
+	if o.used+size > o.quota {
+		return fmt.Errorf("%w: %d bytes in use, a blob of %d bytes, quota %d bytes", ErrQuota, o.used, size, o.quota)
+	}
+	o.used += size
+	return nil
+}
+
+func (o *outOfLine) uncharge(size int64) {
+	o.mu.Lock()
+	o.used -= size
+	o.mu.Unlock()
+}
+
+// sentBlob records a blob's segment on its way.
+func (o *outOfLine) sentBlob(s *oolSeg) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.reclaim()
+	o.sent[s.seg.Name()] = s
 }
 
 // reuse takes from the pool a segment for node whose body holds body
@@ -323,7 +357,11 @@ func (mb *Mailboxes) sweepFrom(node uint64) {
 		return
 	}
 	for _, n := range names {
-		if from, to, ok := parseOOLName(n); ok && from == node && to == mb.cfg.Self {
+		on := n
+		if rest, ok := strings.CutPrefix(n, blobPrefix); ok {
+			on = oolPrefix + rest
+		}
+		if from, to, ok := parseOOLName(on); ok && from == node && to == mb.cfg.Self {
 			mb.cfg.Dir.Remove(n)
 		}
 	}

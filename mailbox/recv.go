@@ -247,7 +247,15 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 	}
 	dec := c.dec
 	var oolErr error
-	if ih.Flags&wire.FlagOutOfLine != 0 {
+	var blob *Blob
+	if ih.Flags&wire.FlagBlob != 0 {
+		if ih.Flags&wire.FlagOutOfLine == 0 || ih.Type != BlobTypeName {
+			oolErr = fmt.Errorf("blob: a malformed reference")
+		} else if blob, oolErr = c.receiveBlob(from, env[il:]); oolErr != nil {
+			oolErr = fmt.Errorf("blob: %w", oolErr)
+			c.log.Warn("mailbox: blob not delivered", "ring", c.ring.Name(), "from", fmt.Sprintf("%016x", from), "err", oolErr)
+		}
+	} else if ih.Flags&wire.FlagOutOfLine != 0 {
 		// The whole envelope waits in a segment of its own. If it
 		// cannot be had, the reference's header (the original's) says
 		// who sent it and who waits for it.
@@ -274,8 +282,11 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 	m := c.msg
 	*m = Message{Kind: ih.Kind, From: from, SenderAddress: ih.SenderAddress, SenderID: ih.SenderID, Target: ih.Target, Corr: ih.Corr, Type: ih.Type, Err: oolErr}
 	rest := env[il:]
-	if oolErr != nil {
+	if oolErr != nil || blob != nil {
 		rest = nil
+		if blob != nil {
+			m.Value = blob
+		}
 	} else if ih.Flags&wire.FlagMeta != 0 {
 		meta, k, err := dec.StringMap(rest)
 		if err != nil {
@@ -286,7 +297,7 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 			m.Meta, rest = meta, rest[k:]
 		}
 	}
-	if m.Err == nil {
+	if m.Err == nil && blob == nil {
 		m.Value, m.Err = dec.Payload(ih.Type, rest)
 	}
 	if m.Value == nil && m.Err == nil {

@@ -225,6 +225,13 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 	if err != nil {
 		return err
 	}
+	if b, ok := m.Value.(*Blob); ok {
+		env, err := mb.sendBlob(p, b, m)
+		if err != nil {
+			return err
+		}
+		return mb.put(p, env, m, policy, res)
+	}
 	e := mb.pool.Get().(*encoder)
 	defer mb.pool.Put(e)
 	env, err := mb.envelope(e, m)
@@ -245,6 +252,25 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 func (mb *Mailboxes) PostEach(nodes []uint64, m *Outgoing, failed func(node uint64, err error)) error {
 	if err := mb.checkOut(0, m, mb.cfg.Policy); err != nil {
 		return err
+	}
+	if _, ok := m.Value.(*Blob); ok && len(nodes) > 1 {
+		return fmt.Errorf("%w: a blob goes to one receiver, not %d", ErrInvalidArgument, len(nodes))
+	}
+	if b, ok := m.Value.(*Blob); ok {
+		for _, node := range nodes {
+			p, err := mb.target(node)
+			var env []byte
+			if err == nil {
+				env, err = mb.sendBlob(p, b, m)
+			}
+			if err == nil {
+				err = mb.put(p, env, m, mb.cfg.Policy, nil)
+			}
+			if err != nil {
+				failed(node, err)
+			}
+		}
+		return nil
 	}
 	e := mb.pool.Get().(*encoder)
 	defer mb.pool.Put(e)

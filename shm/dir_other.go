@@ -38,3 +38,8 @@ func (*fileSys) unlock() error              { return ErrUnsupported }
 func (*fileSys) mmap(int) (*mapping, error) { return nil, ErrUnsupported }
 func (*mapping) bytes() []byte              { return nil }
 func (*mapping) unmap() error               { return nil }
+
+func protect([]byte, bool) error            { return ErrUnsupported }
+func mapAnon(int) ([]byte, error)           { return nil, ErrUnsupported }
+func unmapAnon([]byte) error                { return nil }
+func (*dirSys) rename(string, string) error { return ErrUnsupported }

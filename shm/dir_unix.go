@@ -264,3 +264,40 @@ func (m *mapping) unmap() error {
 	m.b = nil
 	return err
 }
+
+// protect makes b (page-aligned, inside a mapping) read-only, or
+// readable and writable again.
+func protect(b []byte, readOnly bool) error {
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if readOnly {
+		prot = unix.PROT_READ
+	}
+	if err := unix.Mprotect(b, prot); err != nil {
+		return fmt.Errorf("shm: mprotect %d bytes: %w", len(b), err)
+	}
+	return nil
+}
+
+// mapAnon maps size bytes of private, zeroed memory outside the Go heap.
+func mapAnon(size int) ([]byte, error) {
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err != nil {
+		return nil, fmt.Errorf("shm: mmap %d private bytes: %w", size, err)
+	}
+	return b, nil
+}
+
+func unmapAnon(b []byte) error { return unix.Munmap(b) }
+
+// rename renames old to name, refusing to replace a file (link, then
+// unlink the old name).
+func (s *dirSys) rename(old, name string) error {
+	if err := unix.Linkat(s.fd, old, s.fd, name, 0); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%w: rename %s", ErrExist, s.join(name))
+		}
+		return fmt.Errorf("shm: rename %s: %w", s.join(old), err)
+	}
+	unix.Unlinkat(s.fd, old, 0)
+	return nil
+}

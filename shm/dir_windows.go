@@ -265,3 +265,23 @@ func (m *mapping) unmap() error {
 	m.b = nil
 	return windows.UnmapViewOfFile(m.addr)
 }
+
+// protect is not supported on Windows: views stay writable.
+func protect([]byte, bool) error { return nil }
+
+// mapAnon returns size bytes of the Go heap on Windows.
+func mapAnon(size int) ([]byte, error) { return make([]byte, size), nil }
+
+func unmapAnon([]byte) error { return nil }
+
+func (s *dirSys) rename(old, name string) error {
+	from, _ := windows.UTF16PtrFromString(s.join(old))
+	to, _ := windows.UTF16PtrFromString(s.join(name))
+	if err := windows.MoveFileEx(from, to, 0); err != nil {
+		if errors.Is(err, windows.ERROR_ALREADY_EXISTS) || errors.Is(err, windows.ERROR_FILE_EXISTS) {
+			return fmt.Errorf("%w: rename %s", ErrExist, s.join(name))
+		}
+		return fmt.Errorf("shm: rename %s: %w", s.join(old), err)
+	}
+	return nil
+}

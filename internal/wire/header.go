@@ -53,6 +53,9 @@ const (
 	// FlagOutOfLine marks an envelope too large for the receiver's inbox:
 	// its payload is a Ref to a segment holding the whole envelope.
 	FlagOutOfLine Flags = 4
+	// FlagBlob, with FlagOutOfLine, marks an envelope that hands over a
+	// blob: the Ref is to the blob's own bytes, not to an envelope.
+	FlagBlob Flags = 8
 )
 
 // Limits on header fields.
