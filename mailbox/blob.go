@@ -220,8 +220,15 @@ func (b *Blob) handPlain(mb *Mailboxes, node uint64) (wire.Ref, *oolSeg, error) 
 	if err != nil {
 		return wire.Ref{}, nil, err
 	}
-	b.seg.Protect(blobDataOff(), len(b.seg.Body())-blobDataOff(), true)
-	s := &oolSeg{seg: b.seg, state: st, node: node, blob: true}
+	// Write-protecting the sender's view walks its page tables, which
+	// takes milliseconds for a large blob: it runs beside the hand-over,
+	// and the view is unmapped only after it.
+	seg := b.seg
+	s := &oolSeg{seg: seg, state: st, node: node, blob: true, ready: make(chan struct{})}
+	go func() {
+		defer close(s.ready)
+		seg.Protect(blobDataOff(), len(seg.Body())-blobDataOff(), true)
+	}()
 	b.seg = nil
 	return wire.Ref{Segment: name, Len: uint64(b.n)}, s, nil
 }

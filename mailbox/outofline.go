@@ -91,6 +91,16 @@ type oolSeg struct {
 	node  uint64
 	size  int64 // the body's size (0 for a blob's: blobs are charged while they are filled)
 	blob  bool  // a blob's: unmapped once taken, never reused
+	// ready, if set, is closed once the segment may be unmapped.
+	ready chan struct{}
+}
+
+// close unmaps s, once it may be.
+func (s *oolSeg) close() {
+	if s.ready != nil {
+		<-s.ready
+	}
+	s.seg.Close()
 }
 
 // take returns a segment for a message of size body bytes to node: a
@@ -187,7 +197,7 @@ func (o *outOfLine) reclaim() {
 		}
 		delete(o.sent, n)
 		if s.blob {
-			s.seg.Close() // the receiver has it mapped, or has opened it
+			s.close() // the receiver has it mapped, or has opened it
 			continue
 		}
 		o.pool[s.node] = append(o.pool[s.node], s)
@@ -289,7 +299,7 @@ func (o *outOfLine) lost(d *shm.Dir) {
 // drop removes a segment; o.mu is held.
 func (o *outOfLine) drop(s *oolSeg) {
 	s.seg.Unlink()
-	s.seg.Close()
+	s.close()
 	o.used -= s.size
 }
 
@@ -341,7 +351,7 @@ func (o *outOfLine) close() {
 		delete(o.pool, node)
 	}
 	for n, s := range o.sent {
-		s.seg.Close()
+		s.close()
 		delete(o.sent, n)
 	}
 	o.pooled = 0
