@@ -165,6 +165,9 @@ func (d *PipeDir) WriteFrame(n int, fill func(frame []byte) int) (ok bool, err e
 	}
 	head := atomic.LoadUint64(d.head)
 	tail := atomic.LoadUint64(d.tail)
+	if !positionsOK(head, tail, size) {
+		return false, fmt.Errorf("%w: pipe %s: positions %d..%d in %d bytes", ErrCorrupt, d.p.seg.name, tail, head, size)
+	}
 	need := frameHdr + align8(uint64(n))
 	off := head & (size - 1)
 	pad := uint64(0)
@@ -191,10 +194,21 @@ func (d *PipeDir) WriteFrame(n int, fill func(frame []byte) int) (ok bool, err e
 	return true, nil
 }
 
-// Writable reports whether a frame of n bytes fits now.
+// positionsOK reports whether a direction's head and tail, which the
+// peer can write, are in order, at most size apart and 8-byte aligned:
+// the writer computes offsets from them.
+func positionsOK(head, tail, size uint64) bool {
+	return head >= tail && head-tail <= size && head%8 == 0 && tail%8 == 0
+}
+
+// Writable reports whether a frame of n bytes fits now (or WriteFrame
+// would fail at once: the reader closed, or the positions are corrupt).
 func (d *PipeDir) Writable(n int) bool {
 	size := d.p.size
 	head, tail := atomic.LoadUint64(d.head), atomic.LoadUint64(d.tail)
+	if !positionsOK(head, tail, size) {
+		return true
+	}
 	need := frameHdr + align8(uint64(n))
 	off := head & (size - 1)
 	pad := uint64(0)
@@ -221,6 +235,10 @@ func (d *PipeDir) ReadFrame(fn func(frame []byte) int) (ok bool, err error) {
 		l, typ, err := d.frameAt(head, tail)
 		if err != nil {
 			return false, err
+		}
+		if d.off != 0 && (typ != frameData || uint64(d.off) >= l) {
+			// The frame the reader is part way through changed under it.
+			return false, fmt.Errorf("%w: pipe %s: frame at %d changed to type %d, %d bytes, after %d were read", ErrCorrupt, d.p.seg.name, tail&(size-1), typ, l, d.off)
 		}
 		off := tail & (size - 1)
 		if typ == framePad {
