@@ -169,6 +169,9 @@ func (c *conn) Read(p []byte) (int, error) {
 			return 0, c.err("read", *b)
 		}
 		n, ok, err := c.readFrame(p)
+		if !ok && err == nil && testHookReadEmpty != nil {
+			testHookReadEmpty(c)
+		}
 		switch {
 		case err != nil:
 			c.broken.Store(&err)
@@ -177,9 +180,13 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, nil
 		case c.in.WriterClosed() && !c.in.Readable():
 			return 0, io.EOF
-		case c.peerDown.Load() == peerStopped:
-			return 0, io.EOF
-		case c.peerDown.Load() == peerDied:
+		}
+		// The peer's last frames may have come after readFrame looked:
+		// its end is known only once they are read.
+		if down := c.peerDown.Load(); down != 0 && !c.in.Readable() {
+			if down == peerStopped {
+				return 0, io.EOF
+			}
 			return 0, c.err("read", ErrPeerGone)
 		}
 		await(c.in.DataBell(), nil, func() bool {
@@ -187,6 +194,10 @@ func (c *conn) Read(p []byte) (int, error) {
 		})
 	}
 }
+
+// testHookReadEmpty, when set, is called by Read when it found no frame,
+// before it looks at why.
+var testHookReadEmpty func(*conn)
 
 // readFrame reads the next frame, if there is one, into p (and what
 // does not fit into c.pending).
