@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -356,6 +357,9 @@ func (c *conn) Close() error {
 	c.wmu.Unlock()
 	c.rmu.Unlock()
 	c.st.forget(c, nil)
+	// A Dial waiting for the listener's answer gets none from a stopped
+	// actor: the System is closing the stream under it.
+	c.answer(fmt.Errorf("stream: %w", actor.ErrClosed))
 	return nil
 }
 
