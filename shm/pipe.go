@@ -144,6 +144,11 @@ func (p *Pipe) MaxFrame() int { return int(p.size/2) - frameHdr }
 // using it, and the memory goes when the last one closes it.
 func (p *Pipe) Unlink() error { return p.seg.Unlink() }
 
+// Do runs fn with faults inside the pipe's mapping (its file truncated
+// under it) turned into ErrFault, as Segment.Do does. Waiting on or
+// ringing a PipeDir's doorbells touches the mapping: do it under Do.
+func (p *Pipe) Do(fn func() error) error { return p.seg.Do(fn) }
+
 // Close unmaps the pipe. The caller must not use it, or any PipeDir of
 // it, afterwards.
 func (p *Pipe) Close() error { return p.seg.Close() }
@@ -203,7 +208,10 @@ func positionsOK(head, tail, size uint64) bool {
 
 // Writable reports whether a frame of n bytes fits now (or WriteFrame
 // would fail at once: the reader closed, or the positions are corrupt).
-func (d *PipeDir) Writable(n int) bool {
+func (d *PipeDir) Writable(n int) (ok bool) {
+	var err error
+	defer faulted(&ok, &err, true)
+	defer d.p.seg.guard(&err, faultOn())
 	size := d.p.size
 	head, tail := atomic.LoadUint64(d.head), atomic.LoadUint64(d.tail)
 	if !positionsOK(head, tail, size) {
@@ -299,13 +307,18 @@ func decodeFrame(data []byte, size, head, tail uint64, name string) (l uint64, t
 }
 
 // Readable reports whether a frame (or the writer's close) is there.
-func (d *PipeDir) Readable() bool {
+func (d *PipeDir) Readable() (ok bool) {
+	var err error
+	defer faulted(&ok, &err, true)
+	defer d.p.seg.guard(&err, faultOn())
 	return atomic.LoadUint64(d.head) != atomic.LoadUint64(d.tail)
 }
 
 // CloseWrite marks the writer done: once the reader has read every frame,
 // it sees WriterClosed. Waiting readers are woken.
 func (d *PipeDir) CloseWrite() {
+	var err error
+	defer d.p.seg.guard(&err, faultOn())
 	atomic.StoreUint32(d.wclosed, 1)
 	d.dataBell.RingAlways(1 << 30)
 }
@@ -313,16 +326,38 @@ func (d *PipeDir) CloseWrite() {
 // CloseRead marks the reader gone: WriteFrame fails from now on. Waiting
 // writers are woken.
 func (d *PipeDir) CloseRead() {
+	var err error
+	defer d.p.seg.guard(&err, faultOn())
 	atomic.StoreUint32(d.rclosed, 1)
 	d.spcBell.RingAlways(1 << 30)
 }
 
 // WriterClosed reports whether the writer has closed. A reader that sees
 // it and then finds nothing Readable has read everything.
-func (d *PipeDir) WriterClosed() bool { return atomic.LoadUint32(d.wclosed) != 0 }
+func (d *PipeDir) WriterClosed() (closed bool) {
+	var err error
+	defer faulted(&closed, &err, false)
+	defer d.p.seg.guard(&err, faultOn())
+	return atomic.LoadUint32(d.wclosed) != 0
+}
 
 // ReaderClosed reports whether the reader has closed.
-func (d *PipeDir) ReaderClosed() bool { return atomic.LoadUint32(d.rclosed) != 0 }
+func (d *PipeDir) ReaderClosed() (closed bool) {
+	var err error
+	defer faulted(&closed, &err, false)
+	defer d.p.seg.guard(&err, faultOn())
+	return atomic.LoadUint32(d.rclosed) != 0
+}
+
+// faulted is deferred, before the fault guard, by the reports that
+// return no error: a fault inside the pipe's mapping (its file truncated)
+// makes the report v, chosen so that the caller goes on to ReadFrame or
+// WriteFrame, which fail with ErrFault, rather than wait for ever.
+func faulted(report *bool, err *error, v bool) {
+	if *err != nil {
+		*report = v
+	}
+}
 
 // DataBell is rung when a frame is written or the writer closes.
 func (d *PipeDir) DataBell() Doorbell { return d.dataBell }

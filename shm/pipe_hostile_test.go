@@ -3,7 +3,10 @@ package shm
 import (
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // A writer that shrinks the length of a frame the reader has partly read
@@ -129,4 +132,43 @@ func FuzzPipeSegment(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A pipe whose file is truncated under it (by a peer, or anyone who can
+// write the namespace) makes every operation fail with ErrFault or
+// report a state that leads the caller to one that does: none crashes
+// the process with SIGBUS.
+func TestPipeTruncated(t *testing.T) {
+	a, b := newTestPipe(t, 1<<16)
+	writeFrame(t, a.Dir(0), []byte("hello"))
+	if err := os.Truncate(filepath.Join(a.seg.dir.Path(), a.Name()), HeaderSize); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		d := b.Dir(i)
+		if !d.Readable() {
+			t.Errorf("dir %d: not Readable: a reader would wait instead of getting ErrFault", i)
+		}
+		if d.WriterClosed() || d.ReaderClosed() {
+			t.Errorf("dir %d: closed", i)
+		}
+		if !d.Writable(1) {
+			t.Errorf("dir %d: not Writable: a writer would wait instead of getting ErrFault", i)
+		}
+		if _, err := d.ReadFrame(func(f []byte) int { return len(f) }); !errors.Is(err, ErrFault) {
+			t.Errorf("dir %d: ReadFrame: %v, want ErrFault", i, err)
+		}
+		if _, err := d.WriteFrame(1, func(f []byte) int { return 1 }); !errors.Is(err, ErrFault) {
+			t.Errorf("dir %d: WriteFrame: %v, want ErrFault", i, err)
+		}
+		d.CloseWrite()
+		d.CloseRead()
+		if err := b.Do(func() error {
+			d.DataBell().Wait(func() (bool, time.Duration) { return false, time.Millisecond })
+			d.SpaceBell().Ring(1)
+			return nil
+		}); !errors.Is(err, ErrFault) {
+			t.Errorf("dir %d: doorbells under Do: %v, want ErrFault", i, err)
+		}
+	}
 }

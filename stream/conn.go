@@ -98,8 +98,12 @@ func (c *conn) kick() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pipe != nil && !c.unmapped {
-		c.in.DataBell().RingAlways(1 << 30)
-		c.out.SpaceBell().RingAlways(1 << 30)
+		// Under Do: a pipe whose file was truncated faults.
+		c.pipe.Do(func() error {
+			c.in.DataBell().RingAlways(1 << 30)
+			c.out.SpaceBell().RingAlways(1 << 30)
+			return nil
+		})
 	}
 }
 
@@ -107,7 +111,16 @@ func (c *conn) kick() {
 // on bell until it rings (or park passes) and ready holds. A writer polls
 // for room for its frame but parks until half the pipe is free, so that
 // a reader that is behind wakes it once per half pipe, not per frame.
-func await(bell shm.Doorbell, soon, ready func() bool) {
+// A fault in the pipe's mapping (its file truncated) ends the wait: the
+// caller's next ReadFrame or WriteFrame returns it.
+func await(p *shm.Pipe, bell shm.Doorbell, soon, ready func() bool) {
+	p.Do(func() error {
+		awaitBell(bell, soon, ready)
+		return nil
+	})
+}
+
+func awaitBell(bell shm.Doorbell, soon, ready func() bool) {
 	if soon == nil {
 		soon = ready
 	}
@@ -190,7 +203,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			}
 			return 0, c.err("read", ErrPeerGone)
 		}
-		await(c.in.DataBell(), nil, func() bool {
+		await(c.pipe, c.in.DataBell(), nil, func() bool {
 			return c.in.Readable() || c.in.WriterClosed() || c.closed.Load() || c.peerDown.Load() != 0 || isClosed(dl)
 		})
 	}
@@ -306,7 +319,7 @@ func (c *conn) Write(p []byte) (int, error) {
 			n += k
 			continue
 		}
-		await(c.out.SpaceBell(), func() bool { return c.out.Writable(need) }, func() bool {
+		await(c.pipe, c.out.SpaceBell(), func() bool { return c.out.Writable(need) }, func() bool {
 			return c.out.Writable(c.pipe.MaxFrame()) || c.writeErr(dl) != nil
 		})
 	}
