@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -386,4 +387,38 @@ func TestSystemCloseWithBusyStreams(t *testing.T) {
 			t.Fatal("a Read or Write still running 5s after its System closed")
 		}
 	}
+}
+
+// A Dial whose Context ends before the listener answers fails with the
+// Context's error and leaves no pipe file, actor or goroutine behind.
+func TestDialContextEndsLeavesNothing(t *testing.T) {
+	root := testproc.TempDir(t)
+	s, d := joinT(t, root, "dialctx"), joinT(t, root, "dialctx")
+	if _, err := s.SpawnNamed(actor.PropsFromFunc(func(actor.Context) {}), prefix+"svc"); err != nil {
+		t.Fatal(err)
+	}
+	dial := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if _, err := Dial(ctx, d, "svc"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Dial: %v, want context.DeadlineExceeded", err)
+		}
+	}
+	dial()
+	time.Sleep(50 * time.Millisecond)
+	base := runtime.NumGoroutine()
+	for range 10 {
+		dial()
+	}
+	if f := pipeFiles(t, s); len(f) != 0 {
+		t.Fatalf("pipe files after Dials that timed out: %v", f)
+	}
+	st, _ := stateOf(d)
+	st.mu.Lock()
+	n := len(st.conns)
+	st.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d streams remembered after Dials that timed out", n)
+	}
+	waitFor(t, 5*time.Second, "the goroutines are back to where they were", func() bool { return runtime.NumGoroutine() <= base })
 }
