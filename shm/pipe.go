@@ -144,6 +144,11 @@ func (p *Pipe) MaxFrame() int { return int(p.size/2) - frameHdr }
 // using it, and the memory goes when the last one closes it.
 func (p *Pipe) Unlink() error { return p.seg.Unlink() }
 
+// Do runs fn with faults inside the pipe's mapping (its file truncated
+// under it) turned into ErrFault, as Segment.Do does. Waiting on or
+// ringing a PipeDir's doorbells touches the mapping: do it under Do.
+func (p *Pipe) Do(fn func() error) error { return p.seg.Do(fn) }
+
 // Close unmaps the pipe. The caller must not use it, or any PipeDir of
 // it, afterwards.
 func (p *Pipe) Close() error { return p.seg.Close() }
@@ -165,6 +170,9 @@ func (d *PipeDir) WriteFrame(n int, fill func(frame []byte) int) (ok bool, err e
 	}
 	head := atomic.LoadUint64(d.head)
 	tail := atomic.LoadUint64(d.tail)
+	if !positionsOK(head, tail, size) {
+		return false, fmt.Errorf("%w: pipe %s: positions %d..%d in %d bytes", ErrCorrupt, d.p.seg.name, tail, head, size)
+	}
 	need := frameHdr + align8(uint64(n))
 	off := head & (size - 1)
 	pad := uint64(0)
@@ -191,10 +199,24 @@ func (d *PipeDir) WriteFrame(n int, fill func(frame []byte) int) (ok bool, err e
 	return true, nil
 }
 
-// Writable reports whether a frame of n bytes fits now.
-func (d *PipeDir) Writable(n int) bool {
+// positionsOK reports whether a direction's head and tail, which the
+// peer can write, are in order, at most size apart and 8-byte aligned:
+// the writer computes offsets from them.
+func positionsOK(head, tail, size uint64) bool {
+	return head >= tail && head-tail <= size && head%8 == 0 && tail%8 == 0
+}
+
+// Writable reports whether a frame of n bytes fits now (or WriteFrame
+// would fail at once: the reader closed, or the positions are corrupt).
+func (d *PipeDir) Writable(n int) (ok bool) {
+	var err error
+	defer faulted(&ok, &err, true)
+	defer d.p.seg.guard(&err, faultOn())
 	size := d.p.size
 	head, tail := atomic.LoadUint64(d.head), atomic.LoadUint64(d.tail)
+	if !positionsOK(head, tail, size) {
+		return true
+	}
 	need := frameHdr + align8(uint64(n))
 	off := head & (size - 1)
 	pad := uint64(0)
@@ -221,6 +243,10 @@ func (d *PipeDir) ReadFrame(fn func(frame []byte) int) (ok bool, err error) {
 		l, typ, err := d.frameAt(head, tail)
 		if err != nil {
 			return false, err
+		}
+		if d.off != 0 && (typ != frameData || uint64(d.off) >= l) {
+			// The frame the reader is part way through changed under it.
+			return false, fmt.Errorf("%w: pipe %s: frame at %d changed to type %d, %d bytes, after %d were read", ErrCorrupt, d.p.seg.name, tail&(size-1), typ, l, d.off)
 		}
 		off := tail & (size - 1)
 		if typ == framePad {
@@ -281,13 +307,18 @@ func decodeFrame(data []byte, size, head, tail uint64, name string) (l uint64, t
 }
 
 // Readable reports whether a frame (or the writer's close) is there.
-func (d *PipeDir) Readable() bool {
+func (d *PipeDir) Readable() (ok bool) {
+	var err error
+	defer faulted(&ok, &err, true)
+	defer d.p.seg.guard(&err, faultOn())
 	return atomic.LoadUint64(d.head) != atomic.LoadUint64(d.tail)
 }
 
 // CloseWrite marks the writer done: once the reader has read every frame,
 // it sees WriterClosed. Waiting readers are woken.
 func (d *PipeDir) CloseWrite() {
+	var err error
+	defer d.p.seg.guard(&err, faultOn())
 	atomic.StoreUint32(d.wclosed, 1)
 	d.dataBell.RingAlways(1 << 30)
 }
@@ -295,16 +326,38 @@ func (d *PipeDir) CloseWrite() {
 // CloseRead marks the reader gone: WriteFrame fails from now on. Waiting
 // writers are woken.
 func (d *PipeDir) CloseRead() {
+	var err error
+	defer d.p.seg.guard(&err, faultOn())
 	atomic.StoreUint32(d.rclosed, 1)
 	d.spcBell.RingAlways(1 << 30)
 }
 
 // WriterClosed reports whether the writer has closed. A reader that sees
 // it and then finds nothing Readable has read everything.
-func (d *PipeDir) WriterClosed() bool { return atomic.LoadUint32(d.wclosed) != 0 }
+func (d *PipeDir) WriterClosed() (closed bool) {
+	var err error
+	defer faulted(&closed, &err, false)
+	defer d.p.seg.guard(&err, faultOn())
+	return atomic.LoadUint32(d.wclosed) != 0
+}
 
 // ReaderClosed reports whether the reader has closed.
-func (d *PipeDir) ReaderClosed() bool { return atomic.LoadUint32(d.rclosed) != 0 }
+func (d *PipeDir) ReaderClosed() (closed bool) {
+	var err error
+	defer faulted(&closed, &err, false)
+	defer d.p.seg.guard(&err, faultOn())
+	return atomic.LoadUint32(d.rclosed) != 0
+}
+
+// faulted is deferred, before the fault guard, by the reports that
+// return no error: a fault inside the pipe's mapping (its file truncated)
+// makes the report v, chosen so that the caller goes on to ReadFrame or
+// WriteFrame, which fail with ErrFault, rather than wait for ever.
+func faulted(report *bool, err *error, v bool) {
+	if *err != nil {
+		*report = v
+	}
+}
 
 // DataBell is rung when a frame is written or the writer closes.
 func (d *PipeDir) DataBell() Doorbell { return d.dataBell }

@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -97,8 +98,12 @@ func (c *conn) kick() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pipe != nil && !c.unmapped {
-		c.in.DataBell().RingAlways(1 << 30)
-		c.out.SpaceBell().RingAlways(1 << 30)
+		// Under Do: a pipe whose file was truncated faults.
+		c.pipe.Do(func() error {
+			c.in.DataBell().RingAlways(1 << 30)
+			c.out.SpaceBell().RingAlways(1 << 30)
+			return nil
+		})
 	}
 }
 
@@ -106,7 +111,16 @@ func (c *conn) kick() {
 // on bell until it rings (or park passes) and ready holds. A writer polls
 // for room for its frame but parks until half the pipe is free, so that
 // a reader that is behind wakes it once per half pipe, not per frame.
-func await(bell shm.Doorbell, soon, ready func() bool) {
+// A fault in the pipe's mapping (its file truncated) ends the wait: the
+// caller's next ReadFrame or WriteFrame returns it.
+func await(p *shm.Pipe, bell shm.Doorbell, soon, ready func() bool) {
+	p.Do(func() error {
+		awaitBell(bell, soon, ready)
+		return nil
+	})
+}
+
+func awaitBell(bell shm.Doorbell, soon, ready func() bool) {
 	if soon == nil {
 		soon = ready
 	}
@@ -169,6 +183,9 @@ func (c *conn) Read(p []byte) (int, error) {
 			return 0, c.err("read", *b)
 		}
 		n, ok, err := c.readFrame(p)
+		if !ok && err == nil && testHookReadEmpty != nil {
+			testHookReadEmpty(c)
+		}
 		switch {
 		case err != nil:
 			c.broken.Store(&err)
@@ -177,16 +194,24 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, nil
 		case c.in.WriterClosed() && !c.in.Readable():
 			return 0, io.EOF
-		case c.peerDown.Load() == peerStopped:
-			return 0, io.EOF
-		case c.peerDown.Load() == peerDied:
+		}
+		// The peer's last frames may have come after readFrame looked:
+		// its end is known only once they are read.
+		if down := c.peerDown.Load(); down != 0 && !c.in.Readable() {
+			if down == peerStopped {
+				return 0, io.EOF
+			}
 			return 0, c.err("read", ErrPeerGone)
 		}
-		await(c.in.DataBell(), nil, func() bool {
+		await(c.pipe, c.in.DataBell(), nil, func() bool {
 			return c.in.Readable() || c.in.WriterClosed() || c.closed.Load() || c.peerDown.Load() != 0 || isClosed(dl)
 		})
 	}
 }
+
+// testHookReadEmpty, when set, is called by Read when it found no frame,
+// before it looks at why.
+var testHookReadEmpty func(*conn)
 
 // readFrame reads the next frame, if there is one, into p (and what
 // does not fit into c.pending).
@@ -294,7 +319,7 @@ func (c *conn) Write(p []byte) (int, error) {
 			n += k
 			continue
 		}
-		await(c.out.SpaceBell(), func() bool { return c.out.Writable(need) }, func() bool {
+		await(c.pipe, c.out.SpaceBell(), func() bool { return c.out.Writable(need) }, func() bool {
 			return c.out.Writable(c.pipe.MaxFrame()) || c.writeErr(dl) != nil
 		})
 	}
@@ -345,6 +370,9 @@ func (c *conn) Close() error {
 	c.wmu.Unlock()
 	c.rmu.Unlock()
 	c.st.forget(c, nil)
+	// A Dial waiting for the listener's answer gets none from a stopped
+	// actor: the System is closing the stream under it.
+	c.answer(fmt.Errorf("stream: %w", actor.ErrClosed))
 	return nil
 }
 

@@ -33,6 +33,10 @@ func Dial(ctx context.Context, sys *actor.System, name string) (net.Conn, error)
 	}
 	raddr := &Addr{Namespace: sys.Namespace(), Name: name}
 	fail := func(err error) (net.Conn, error) {
+		if st.closing() && !errors.Is(err, actor.ErrClosed) {
+			// What failed failed because the System is closing.
+			err = fmt.Errorf("%w: %w", actor.ErrClosed, err)
+		}
 		return nil, opErr("dial", nil, raddr, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -48,19 +52,20 @@ func Dial(ctx context.Context, sys *actor.System, name string) (net.Conn, error)
 	raddr.Node = nodeOfAddress(lpid.Address)
 	c := newConn(sys, st)
 	c.listener, c.raddr, c.dialer = lpid, raddr, true
-	if err := st.add(c, nil); err != nil {
-		return fail(err)
-	}
 	open, err := c.makePipe()
 	if err == nil {
 		err = c.spawn()
+	}
+	if err == nil {
+		c.laddr = &Addr{Namespace: sys.Namespace(), Node: sys.NodeID(), Name: c.self.Id}
+		open.Addr, open.ID = c.self.Address, c.self.Id
+		// Only now may the System's Close close c: it finds c whole.
+		err = st.add(c, nil)
 	}
 	if err != nil {
 		c.Close()
 		return fail(err)
 	}
-	c.laddr = &Addr{Namespace: sys.Namespace(), Node: sys.NodeID(), Name: c.self.Id}
-	open.Addr, open.ID = c.self.Address, c.self.Id
 	if err := sys.Send(lpid, open); err != nil {
 		c.Close()
 		return fail(err)
@@ -69,6 +74,9 @@ func Dial(ctx context.Context, sys *actor.System, name string) (net.Conn, error)
 	case err = <-c.accepted:
 	case <-ctx.Done():
 		err = ctx.Err()
+	}
+	if err == nil && c.closed.Load() {
+		err = fmt.Errorf("stream: %w", actor.ErrClosed) // the System closed it
 	}
 	if err != nil {
 		c.Close()

@@ -107,12 +107,12 @@ func (l *listener) receive(ctx actor.Context) {
 		_ = l.sys.Send(dialer, &ctrl{Op: opRefuse})
 		return
 	}
-	if err := l.st.add(c, nil); err != nil {
-		c.pipe.Close()
-		_ = l.sys.Send(dialer, &ctrl{Op: opRefuse})
-		return
+	// The System's Close may close c once it is added: add it whole.
+	err := c.spawn()
+	if err == nil {
+		err = l.st.add(c, nil)
 	}
-	if err := c.spawn(); err != nil {
+	if err != nil {
 		c.Close()
 		_ = l.sys.Send(dialer, &ctrl{Op: opRefuse})
 		return

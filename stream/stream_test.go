@@ -248,3 +248,78 @@ func TestSystemCloseWithOpenListener(t *testing.T) {
 		t.Fatalf("Accept after the System closed: %v, want net.ErrClosed", err)
 	}
 }
+
+// Closing the System while a Dial waits for a listener that has not
+// answered ends the Dial with actor.ErrClosed: the System closes the
+// dialing stream, and nothing would answer it after.
+func TestSystemCloseEndsDial(t *testing.T) {
+	root := testproc.TempDir(t)
+	s, d := joinT(t, root, "dialclose"), joinT(t, root, "dialclose")
+	// A "listener" that never answers.
+	if _, err := s.SpawnNamed(actor.PropsFromFunc(func(actor.Context) {}), prefix+"svc"); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		c, err := Dial(context.Background(), d, "svc")
+		if err == nil {
+			c.Close()
+		}
+		errc <- err
+	}()
+	waitFor(t, 10*time.Second, "the dialer's pipe exists", func() bool { return len(pipeFiles(t, s)) == 1 })
+	d.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, actor.ErrClosed) {
+			t.Fatalf("Dial: %v, want actor.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Dial still waiting 10s after its System closed")
+	}
+	if f := pipeFiles(t, s); len(f) != 0 {
+		t.Fatalf("pipe files after the dialing System closed: %v", f)
+	}
+}
+
+// Closing the System while many Dials are under way, at every step of
+// dialing: each Dial returns, and no dialer's pipe is left behind.
+func TestSystemCloseDuringDials(t *testing.T) {
+	root := testproc.TempDir(t)
+	s := joinT(t, root, "dialsclose")
+	if _, err := s.SpawnNamed(actor.PropsFromFunc(func(actor.Context) {}), prefix+"svc"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		d := joinT(t, root, "dialsclose")
+		const dialers = 8
+		errc := make(chan error, dialers)
+		for range dialers {
+			go func() {
+				for {
+					c, err := Dial(context.Background(), d, "svc")
+					if err != nil {
+						errc <- err
+						return
+					}
+					c.Close()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round) * time.Millisecond)
+		d.Close()
+		for range dialers {
+			select {
+			case err := <-errc:
+				if !errors.Is(err, actor.ErrClosed) {
+					t.Errorf("Dial: %v, want actor.ErrClosed", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a Dial still waiting 10s after its System closed")
+			}
+		}
+		if f := pipeFiles(t, s); len(f) != 0 {
+			t.Fatalf("round %d: pipe files after the dialing System closed: %v", round, f)
+		}
+	}
+}
