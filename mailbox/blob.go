@@ -97,6 +97,7 @@ func (mb *Mailboxes) NewBlob(size int) (*Blob, error) {
 	if size <= 0 || uint64(size) > uint64(shm.MaxSegmentSize)/2 {
 		return nil, fmt.Errorf("%w: a blob of %d bytes (1 to %d)", ErrInvalidArgument, size, uint64(shm.MaxSegmentSize)/2)
 	}
+	mb.ool.reclaimBlobs()
 	if err := mb.ool.charge(int64(size)); err != nil {
 		return nil, err
 	}
@@ -220,15 +221,7 @@ func (b *Blob) handPlain(mb *Mailboxes, node uint64) (wire.Ref, *oolSeg, error) 
 	if err != nil {
 		return wire.Ref{}, nil, err
 	}
-	// Write-protecting the sender's view walks its page tables, which
-	// takes milliseconds for a large blob: it runs beside the hand-over,
-	// and the view is unmapped only after it.
-	seg := b.seg
-	s := &oolSeg{seg: seg, state: st, node: node, blob: true, ready: make(chan struct{})}
-	go func() {
-		defer close(s.ready)
-		seg.Protect(blobDataOff(), len(seg.Body())-blobDataOff(), true)
-	}()
+	s := &oolSeg{seg: b.seg, state: st, node: node, blob: true}
 	b.seg = nil
 	return wire.Ref{Segment: name, Len: uint64(b.n)}, s, nil
 }
@@ -271,19 +264,40 @@ func (b *Blob) seal(mb *Mailboxes, node uint64) (wire.Ref, *oolSeg, error) {
 	return ref, &oolSeg{seg: seg, state: st, node: node, blob: true}, nil
 }
 
+// putBlob hands b to p's node: the reference goes into the inbox, and
+// only then is the sender's view of a plaintext blob made read-only,
+// since that walks its page tables (milliseconds for a large blob, and
+// the process's page faults wait meanwhile). It returns once both are
+// done, whatever res says (a blob send is always synchronous).
+func (mb *Mailboxes) putBlob(p *peer, b *Blob, m *Outgoing, policy Policy, res *result) error {
+	env, s, err := mb.sendBlob(p, b, m)
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		res = &result{}
+	}
+	err = mb.put(p, env, m, policy, res)
+	if !s.blobSealed {
+		s.seg.Protect(blobDataOff(), len(s.seg.Body())-blobDataOff(), true)
+	}
+	return err
+}
+
 // sendBlob returns the envelope (behind its 4-byte length) that hands b
-// to p's node.
-func (mb *Mailboxes) sendBlob(p *peer, b *Blob, m *Outgoing) ([]byte, error) {
+// to p's node, and the segment it travels in.
+func (mb *Mailboxes) sendBlob(p *peer, b *Blob, m *Outgoing) ([]byte, *oolSeg, error) {
 	ref, s, err := b.take(mb, p.node)
 	if err != nil {
-		return nil, fmt.Errorf("mailbox: send a blob to node %016x: %w", p.node, err)
+		return nil, nil, fmt.Errorf("mailbox: send a blob to node %016x: %w", p.node, err)
 	}
+	s.blobSealed = len(ref.Key) > 0
 	mb.ool.sentBlob(s)
 	h := wire.Header{Kind: m.Kind, Flags: wire.FlagOutOfLine | wire.FlagBlob, SenderAddress: m.SenderAddress, SenderID: m.SenderID, Target: m.Target, Corr: m.Corr, Type: BlobTypeName}
 	env := wire.AppendHeader(make([]byte, 4, 4+128+len(ref.Segment)+64), &h)
 	env = wire.AppendRef(env, &ref)
 	binary.BigEndian.PutUint32(env, uint32(len(env)-4))
-	return env, nil
+	return env, s, nil
 }
 
 // receiveBlob maps (plaintext) or opens (sealed) the blob a reference

@@ -91,16 +91,27 @@ type oolSeg struct {
 	node  uint64
 	size  int64 // the body's size (0 for a blob's: blobs are charged while they are filled)
 	blob  bool  // a blob's: unmapped once taken, never reused
-	// ready, if set, is closed once the segment may be unmapped.
-	ready chan struct{}
+	// blobSealed: a sealed blob's segment (not the sender's view of it).
+	blobSealed bool
 }
 
-// close unmaps s, once it may be.
-func (s *oolSeg) close() {
-	if s.ready != nil {
-		<-s.ready
+func (s *oolSeg) close() { s.seg.Close() }
+
+// reclaimBlobs unmaps the sender's views of the blobs their receivers
+// have taken: a new blob's allocation pays for it, not a send.
+func (o *outOfLine) reclaimBlobs() {
+	o.mu.Lock()
+	var done []*oolSeg
+	for n, s := range o.sent {
+		if s.blob && s.state.Load() == oolTaken {
+			delete(o.sent, n)
+			done = append(done, s)
+		}
 	}
-	s.seg.Close()
+	o.mu.Unlock()
+	for _, s := range done {
+		s.close()
+	}
 }
 
 // take returns a segment for a message of size body bytes to node: a
@@ -197,8 +208,7 @@ func (o *outOfLine) reclaim() {
 		}
 		delete(o.sent, n)
 		if s.blob {
-			s.close() // the receiver has it mapped, or has opened it
-			continue
+			continue // reclaimBlobs
 		}
 		o.pool[s.node] = append(o.pool[s.node], s)
 		o.pooled += s.size
@@ -229,7 +239,6 @@ func (o *outOfLine) uncharge(size int64) {
 func (o *outOfLine) sentBlob(s *oolSeg) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.reclaim()
 	o.sent[s.seg.Name()] = s
 }
 

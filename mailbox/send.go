@@ -226,11 +226,7 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 		return err
 	}
 	if b, ok := m.Value.(*Blob); ok {
-		env, err := mb.sendBlob(p, b, m)
-		if err != nil {
-			return err
-		}
-		return mb.put(p, env, m, policy, res)
+		return mb.putBlob(p, b, m, policy, res)
 	}
 	e := mb.pool.Get().(*encoder)
 	defer mb.pool.Put(e)
@@ -259,12 +255,8 @@ func (mb *Mailboxes) PostEach(nodes []uint64, m *Outgoing, failed func(node uint
 	if b, ok := m.Value.(*Blob); ok {
 		for _, node := range nodes {
 			p, err := mb.target(node)
-			var env []byte
 			if err == nil {
-				env, err = mb.sendBlob(p, b, m)
-			}
-			if err == nil {
-				err = mb.put(p, env, m, mb.cfg.Policy, nil)
+				err = mb.putBlob(p, b, m, mb.cfg.Policy, nil)
 			}
 			if err != nil {
 				failed(node, err)
