@@ -21,8 +21,8 @@ import (
 // Send renames it for its receiver ("blob.<random>.<sender>-<receiver>",
 // so that the registry reaps it with the receiver) and makes the
 // sender's view read-only; the receiver maps the same pages read-only,
-// removes the name and marks it taken, and the sender then unmaps its
-// view. Nothing is copied: a 1 GiB blob is handed over in the time of a
+// removes the name, which tells the sender it is taken, and the sender
+// then unmaps its view. Nothing is copied: a 1 GiB blob is handed over in the time of a
 // message.
 //
 // Sealed: the buffer is private memory of the sender's process (no
@@ -97,7 +97,7 @@ func (mb *Mailboxes) NewBlob(size int) (*Blob, error) {
 	if size <= 0 || uint64(size) > uint64(shm.MaxSegmentSize)/2 {
 		return nil, fmt.Errorf("%w: a blob of %d bytes (1 to %d)", ErrInvalidArgument, size, uint64(shm.MaxSegmentSize)/2)
 	}
-	mb.ool.reclaimBlobs()
+	mb.ool.reclaimBlobs(mb.cfg.Dir)
 	if err := mb.ool.charge(int64(size)); err != nil {
 		return nil, err
 	}
@@ -314,11 +314,13 @@ func (c *Consumer) receiveBlob(from uint64, refBytes []byte) (*Blob, error) {
 	if f, t, ok := parseOOLName(oname); !ok || !strings.HasPrefix(ref.Segment, blobPrefix) || f != from || t != c.self {
 		return nil, fmt.Errorf("blob segment %q is not one from node %016x to node %016x", ref.Segment, from, c.self)
 	}
-	seg, err := c.dir.OpenSegment(ref.Segment, KindBlob)
+	seg, err := c.dir.OpenSegmentReadOnly(ref.Segment, KindBlob)
 	if err != nil {
 		return nil, err
 	}
-	c.dir.Remove(ref.Segment) // mapped: the name is no longer needed
+	// Mapped: the name is no longer needed, and its going tells the
+	// sender the blob is taken.
+	c.dir.Remove(ref.Segment)
 	st, err := seg.Word32(oolState)
 	if err != nil {
 		seg.Close()
@@ -353,10 +355,8 @@ func (c *Consumer) receiveBlob(from uint64, refBytes []byte) (*Blob, error) {
 		seg.Close()
 		return nil, err
 	}
-	st.Store(oolTaken)
 	if b.priv == nil {
-		b.seg = seg
-		seg.Protect(blobDataOff(), len(seg.Body())-blobDataOff(), true)
+		b.seg = seg // mapped read-only
 	} else {
 		seg.Close()
 		b.priv.Protect(true)

@@ -99,11 +99,31 @@ func (s *oolSeg) close() { s.seg.Close() }
 
 // reclaimBlobs unmaps the sender's views of the blobs their receivers
 // have taken: a new blob's allocation pays for it, not a send.
-func (o *outOfLine) reclaimBlobs() {
+// A receiver takes a blob by removing its name.
+func (o *outOfLine) reclaimBlobs(d *shm.Dir) {
 	o.mu.Lock()
+	blobs := 0
+	for _, s := range o.sent {
+		if s.blob {
+			blobs++
+		}
+	}
+	if blobs == 0 {
+		o.mu.Unlock()
+		return
+	}
+	names, err := d.List()
+	if err != nil {
+		o.mu.Unlock()
+		return
+	}
+	there := make(map[string]bool, len(names))
+	for _, n := range names {
+		there[n] = true
+	}
 	var done []*oolSeg
 	for n, s := range o.sent {
-		if s.blob && s.state.Load() == oolTaken {
+		if s.blob && !there[n] {
 			delete(o.sent, n)
 			done = append(done, s)
 		}

@@ -43,3 +43,5 @@ func protect([]byte, bool) error            { return ErrUnsupported }
 func mapAnon(int) ([]byte, error)           { return nil, ErrUnsupported }
 func unmapAnon([]byte) error                { return nil }
 func (*dirSys) rename(string, string) error { return ErrUnsupported }
+
+func (*fileSys) mmapRO(int) (*mapping, error) { return nil, ErrUnsupported }

@@ -292,6 +292,15 @@ func unmapAnon(b []byte) error { return unix.Munmap(b) }
 // rename renames old to name, refusing to replace a file (link, then
 // unlink the old name).
 func (s *dirSys) rename(old, name string) error {
+	if handled, err := renameNoReplace(s.fd, old, name); handled {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%w: rename %s", ErrExist, s.join(name))
+		}
+		if err != nil {
+			return fmt.Errorf("shm: rename %s: %w", s.join(old), err)
+		}
+		return nil
+	}
 	if err := unix.Linkat(s.fd, old, s.fd, name, 0); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("%w: rename %s", ErrExist, s.join(name))
@@ -300,4 +309,12 @@ func (s *dirSys) rename(old, name string) error {
 	}
 	unix.Unlinkat(s.fd, old, 0)
 	return nil
+}
+
+func (f *fileSys) mmapRO(size int) (*mapping, error) {
+	b, err := unix.Mmap(f.fd, 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("shm: mmap %s (%d bytes, read-only): %w", f.path, size, err)
+	}
+	return &mapping{b: b}, nil
 }

@@ -285,3 +285,6 @@ func (s *dirSys) rename(old, name string) error {
 	}
 	return nil
 }
+
+// mmapRO maps the file writable on Windows.
+func (f *fileSys) mmapRO(size int) (*mapping, error) { return f.mmap(size) }

@@ -126,6 +126,16 @@ func (d *Dir) CreateSegment(name string, kind Kind, bodySize int, init func(body
 // file with the wrong owner or mode, and a header whose magic, version,
 // kind or size does not check out.
 func (d *Dir) OpenSegment(name string, kind Kind) (s *Segment, err error) {
+	return d.openSegment(name, kind, false)
+}
+
+// OpenSegmentReadOnly is OpenSegment with a read-only mapping: a write
+// to the body faults. (Windows maps it writable.)
+func (d *Dir) OpenSegmentReadOnly(name string, kind Kind) (s *Segment, err error) {
+	return d.openSegment(name, kind, true)
+}
+
+func (d *Dir) openSegment(name string, kind Kind, readOnly bool) (s *Segment, err error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
@@ -144,7 +154,12 @@ func (d *Dir) OpenSegment(name string, kind Kind) (s *Segment, err error) {
 	if uint64(fsize) > uint64(MaxSegmentSize) {
 		return nil, fmt.Errorf("%w: %s is %d bytes (max %d)", ErrCorrupt, path, fsize, uint64(MaxSegmentSize))
 	}
-	m, err := f.mmap(int(fsize))
+	var m *mapping
+	if readOnly {
+		m, err = f.mmapRO(int(fsize))
+	} else {
+		m, err = f.mmap(int(fsize))
+	}
 	if err != nil {
 		return nil, err
 	}
