@@ -195,9 +195,11 @@ type Mailboxes struct {
 	deadOrder []uint64            // dead's nodes, oldest first
 	pool      sync.Pool
 
-	in  *Consumer // the inbox's pump
-	ctr counters
-	ool outOfLine
+	in       *Consumer // the inbox's pump
+	ctr      counters
+	ool      outOfLine
+	fl       *fileLink // nil: descriptors are not passed (filesErr says why)
+	filesErr error
 
 	closed atomic.Bool
 }
@@ -244,6 +246,7 @@ func Open(cfg Config) (*Mailboxes, error) {
 	}
 	mb.in = newConsumer(ring, cfg.Sealer, cfg.Types, cfg.Meet, cfg.Handler, 64, &mb.ctr, mb.log)
 	mb.in.dir, mb.in.self = cfg.Dir, cfg.Self
+	mb.filesErr = mb.listenFiles()
 	switch {
 	case cfg.HandOff == 0:
 		mb.in.budget = DefaultHandOff
@@ -312,6 +315,9 @@ func (mb *Mailboxes) Close() error {
 		return nil
 	}
 	mb.closePeers()
+	if mb.fl != nil {
+		mb.fl.close()
+	}
 	mb.ool.close()
 	err := mb.in.Close()
 	mb.in.closeMaps()

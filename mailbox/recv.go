@@ -40,8 +40,11 @@ type Consumer struct {
 	self uint64
 	big  *wire.Decoder
 	maps oolMaps
-	ctr  *counters
-	log  *logx.Throttled
+	// files holds the descriptors that came beside envelopes (nil: a
+	// work queue's consumer, which takes none).
+	files *fileStore
+	ctr   *counters
+	log   *logx.Throttled
 
 	// Owned by the goroutine that owns the pump (one at a time).
 	msg   *Message // reused for each delivery; a new one after a hand-off
@@ -298,7 +301,14 @@ func (c *Consumer) deliver(from uint64, env []byte) bool {
 		}
 	}
 	if m.Err == nil && blob == nil {
-		m.Value, m.Err = dec.Payload(ih.Type, rest)
+		if _, ok := m.Meta[filesKey]; ok {
+			dec.Files, m.Err = c.takeFiles(m.Meta)
+		}
+		if m.Err == nil {
+			m.Value, m.Err = dec.Payload(ih.Type, rest)
+		}
+		closeAll(dec.Files) // any the payload did not take
+		dec.Files = nil
 	}
 	if m.Value == nil && m.Err == nil {
 		// A nil message is no message: handed to protoactor, it would

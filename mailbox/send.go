@@ -104,6 +104,9 @@ func (mb *Mailboxes) Gone(node uint64) {
 	}
 	mb.mu.Unlock()
 	mb.ool.gone(node)
+	if mb.fl != nil {
+		mb.fl.drop(node)
+	}
 	mb.AfterDrained(func() { mb.sweepFrom(node) })
 	if p != nil {
 		p.gone()
@@ -231,6 +234,9 @@ func (mb *Mailboxes) enqueue(node uint64, m *Outgoing, policy Policy, res *resul
 	e := mb.pool.Get().(*encoder)
 	defer mb.pool.Put(e)
 	env, err := mb.envelope(e, m)
+	if err == nil && len(e.enc.Files) > 0 {
+		env, err = mb.withFiles(e, m, node)
+	}
 	if err != nil {
 		return err
 	}
@@ -270,10 +276,15 @@ func (mb *Mailboxes) PostEach(nodes []uint64, m *Outgoing, failed func(node uint
 	if err != nil {
 		return err
 	}
+	withFiles := len(e.enc.Files) > 0
 	for _, node := range nodes {
 		p, err := mb.target(node)
+		envN := env
+		if err == nil && withFiles {
+			envN, err = mb.withFiles(e, m, node)
+		}
 		if err == nil {
-			err = mb.put(p, env, m, mb.cfg.Policy, nil)
+			err = mb.put(p, envN, m, mb.cfg.Policy, nil)
 		}
 		if err != nil {
 			failed(node, err)

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -23,6 +24,7 @@ import (
 var (
 	protoMessageType = reflect.TypeFor[proto.Message]()
 	timeType         = reflect.TypeFor[time.Time]()
+	fileType         = reflect.TypeFor[*os.File]()
 )
 
 // isProto reports a protobuf message type: a pointer to a generated struct
@@ -68,6 +70,11 @@ func (c *checker) check(t reflect.Type, path string, key bool) error {
 		return err
 	}
 	switch {
+	case t == fileType:
+		if key {
+			return c.fail(path, t, "a file as a map key compares by address, which does not cross processes")
+		}
+		return nil // the descriptor crosses beside the envelope (Encoder.Files)
 	case isProto(t):
 		if key {
 			return c.fail(path, t, "a pointer map key compares by address, which does not cross processes")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
+	"os"
 	"reflect"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -19,6 +20,10 @@ type Encoder struct {
 	w       appendWriter
 	depth   int    // nesting of the value being encoded, bounded by MaxDepth
 	scratch []byte // for protobuf messages, marshaled before their length is known
+	// Files are the *os.File values the last AppendPayload met, in the
+	// order their indexes were encoded: the caller passes them beside
+	// the envelope.
+	Files []*os.File
 }
 
 // NewEncoder returns an encoder using reg.
@@ -52,6 +57,7 @@ func (e *Encoder) AppendPayload(dst []byte, v any) ([]byte, error) {
 		return dst, &UnregisteredTypeError{Type: reflect.TypeOf(v)}
 	}
 	e.depth = 0
+	e.Files = e.Files[:0]
 	rv := reflect.ValueOf(v)
 	var out []byte
 	var err error
@@ -74,6 +80,9 @@ type Decoder struct {
 	reg *Registry
 	// Max is the largest envelope accepted, in bytes (default DefaultMax).
 	Max int
+	// Files are the descriptors that came with the payload: an *os.File
+	// field takes the one at its encoded index, and the slot is cleared.
+	Files []*os.File
 	// Alias makes decoded byte slices share the payload's bytes instead
 	// of copying them: for payloads in memory the caller owns and never
 	// reuses (an out-of-line message opened into a buffer of its own).

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"sync"
 
@@ -98,6 +99,9 @@ func (cmp *compiler) compile(t reflect.Type) *codec {
 	c := &codec{}
 	cmp.seen[t] = c
 	switch {
+	case t == fileType:
+		fileCodec(c)
+		return c
 	case isProto(t):
 		protoCodec(t, c)
 		return c
@@ -163,6 +167,35 @@ func (cmp *compiler) compile(t reflect.Type) *codec {
 		cmp.fallback(t, c)
 	}
 	return c
+}
+
+// fileCodec encodes an *os.File as its index in the encoder's Files,
+// which the caller passes beside the envelope, and decodes it as the
+// decoder's file at that index, each at most once.
+func fileCodec(c *codec) {
+	c.enc = func(b []byte, v reflect.Value, e *Encoder) ([]byte, error) {
+		if v.IsNil() {
+			return append(b, 0xc0), nil
+		}
+		e.Files = append(e.Files, v.Interface().(*os.File))
+		return appendUint(b, uint64(len(e.Files)-1)), nil
+	}
+	c.dec = func(r *reader, v reflect.Value, d *Decoder) error {
+		if r.isNil() {
+			v.SetZero()
+			return nil
+		}
+		i, err := r.uint("file", math.MaxInt32)
+		if err != nil {
+			return err
+		}
+		if d == nil || i >= uint64(len(d.Files)) || d.Files[i] == nil {
+			return r.fail("file", "descriptor %d is not attached (or used twice)", i)
+		}
+		v.Set(reflect.ValueOf(d.Files[i]))
+		d.Files[i] = nil
+		return nil
+	}
 }
 
 // fallback hands values of t to msgpack/v5.
