@@ -347,8 +347,8 @@ func (s *Subscription) Stats() Stats {
 // (actor.ErrUnregistered), a message that cannot be encoded
 // (actor.ErrEncode), or a closed System (ErrClosed). A publication of
 // any size is sent: one too large for a subscriber's inbox travels out
-// of line (actor.WithOutOfLineQuota), and one past the quota is
-// reported as the subscriber node's failure.
+// of line (actor.WithOutOfLineQuota); past the quota Publish returns
+// mailbox.ErrQuota.
 // Publications dropped because a subscriber does not keep up are not
 // errors of the publisher's: they are counted and reported as
 // SlowConsumer events. A Block subscription in this process makes Publish
