@@ -332,6 +332,9 @@ func (c *Consumer) receiveBlob(from uint64, refBytes []byte) (*Blob, error) {
 			return fmt.Errorf("blob segment %s is in state %d, not sent", ref.Segment, s)
 		}
 		body := seg.Body()
+		if len(body) < oolHeader {
+			return fmt.Errorf("blob segment %s: a %d-byte body, shorter than its header", ref.Segment, len(body))
+		}
 		if n := binary.LittleEndian.Uint64(body); n != ref.Len || n == 0 {
 			return fmt.Errorf("blob segment %s says %d bytes, the reference %d", ref.Segment, n, ref.Len)
 		}
@@ -340,7 +343,7 @@ func (c *Consumer) receiveBlob(from uint64, refBytes []byte) (*Blob, error) {
 				return fmt.Errorf("blob segment %s is not sealed", ref.Segment)
 			}
 			off := blobDataOff()
-			if ref.Len > uint64(len(body)-off) {
+			if len(body) < off || ref.Len > uint64(len(body)-off) {
 				return fmt.Errorf("blob segment %s: %d bytes in a %d-byte body", ref.Segment, ref.Len, len(body))
 			}
 			b.data = body[off : off+b.n : off+b.n]
