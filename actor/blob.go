@@ -22,7 +22,8 @@ import (
 // mailbox.ErrBlobSent. Slices taken from Bytes must not be used after
 // the Blob is sent (plaintext: its pages are made read-only at the send,
 // so a write faults instead of changing what the receiver reads) or
-// released (they are unmapped). A Blob sent to an actor of the same
+// released (they are unmapped). A send that fails leaves the Blob the
+// sender's, unsent. A Blob sent to an actor of the same
 // process is the same object: the rules are the caller's to keep.
 //
 // A Blob carries no message headers. Blobs being filled count against

@@ -72,8 +72,10 @@ const (
 // its receiver's: the sender's Bytes returns nil, its methods fail with
 // ErrBlobSent, and a slice taken from Bytes before must not be used (in
 // a plaintext System its pages are made read-only at the send, so a
-// write faults rather than change what the receiver sees). After
-// Release, Bytes returns nil and slices taken before must not be used.
+// write faults rather than change what the receiver sees). A send that
+// fails leaves the Blob the sender's, unsent, to send again or release.
+// After Release, Bytes returns nil and slices taken before must not be
+// used.
 type Blob struct {
 	mu    sync.Mutex
 	mb    *Mailboxes
@@ -259,8 +261,8 @@ func (b *Blob) seal(mb *Mailboxes, node uint64) (wire.Ref, *oolSeg, error) {
 		return wire.Ref{}, nil, err
 	}
 	st, _ := seg.Word32(oolState)
-	b.priv.Close()
-	b.priv = nil
+	// The private bytes stay until the reference is in the inbox
+	// (settle): a send that fails leaves the blob the caller's.
 	return ref, &oolSeg{seg: seg, state: st, node: node, blob: true}, nil
 }
 
@@ -278,10 +280,53 @@ func (mb *Mailboxes) putBlob(p *peer, b *Blob, m *Outgoing, policy Policy, res *
 		res = &result{}
 	}
 	err = mb.put(p, env, m, policy, res)
+	if err != nil {
+		b.settle(mb, s, false)
+		return err
+	}
 	if !s.blobSealed {
 		s.seg.Protect(blobDataOff(), len(s.seg.Body())-blobDataOff(), true)
 	}
-	return err
+	b.settle(mb, s, true)
+	// Recorded only now, once this goroutine is done with the sender's
+	// view: the receiver may have taken the blob already, and whoever
+	// finds it taken unmaps the view.
+	mb.ool.sentBlob(s)
+	return nil
+}
+
+// settle ends a send of b in segment s: sent, the sealed blob's private
+// bytes go; failed (the reference never reached the inbox), the blob is
+// the caller's again, unsent, as it was.
+func (b *Blob) settle(mb *Mailboxes, s *oolSeg, sent bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if sent {
+		if b.priv != nil {
+			b.priv.Close()
+			b.priv = nil
+		}
+		return
+	}
+	if b.priv != nil {
+		s.seg.Unlink()
+		s.close()
+		b.data = b.priv.Bytes()
+	} else {
+		r, _, _ := strings.Cut(s.seg.Name()[len(blobPrefix):], ".")
+		if err := s.seg.Rename(fmt.Sprintf("%s%s-%016x", blobPrefix, r, mb.cfg.Self)); err != nil {
+			s.seg.Unlink()
+			s.close()
+			b.state = blobReleased
+			return
+		}
+		b.seg = s.seg
+		b.data = b.seg.Body()[blobDataOff() : blobDataOff()+b.n : blobDataOff()+b.n]
+	}
+	b.state = blobFilling
+	mb.ool.mu.Lock()
+	mb.ool.used += int64(b.n)
+	mb.ool.mu.Unlock()
 }
 
 // sendBlob returns the envelope (behind its 4-byte length) that hands b
@@ -292,7 +337,6 @@ func (mb *Mailboxes) sendBlob(p *peer, b *Blob, m *Outgoing) ([]byte, *oolSeg, e
 		return nil, nil, fmt.Errorf("mailbox: send a blob to node %016x: %w", p.node, err)
 	}
 	s.blobSealed = len(ref.Key) > 0
-	mb.ool.sentBlob(s)
 	h := wire.Header{Kind: m.Kind, Flags: wire.FlagOutOfLine | wire.FlagBlob, SenderAddress: m.SenderAddress, SenderID: m.SenderID, Target: m.Target, Corr: m.Corr, Type: BlobTypeName}
 	env := wire.AppendHeader(make([]byte, 4, 4+128+len(ref.Segment)+64), &h)
 	env = wire.AppendRef(env, &ref)
@@ -332,6 +376,9 @@ func (c *Consumer) receiveBlob(from uint64, refBytes []byte) (*Blob, error) {
 			return fmt.Errorf("blob segment %s is in state %d, not sent", ref.Segment, s)
 		}
 		body := seg.Body()
+		if len(body) < oolHeader {
+			return fmt.Errorf("blob segment %s: a %d-byte body, shorter than its header", ref.Segment, len(body))
+		}
 		if n := binary.LittleEndian.Uint64(body); n != ref.Len || n == 0 {
 			return fmt.Errorf("blob segment %s says %d bytes, the reference %d", ref.Segment, n, ref.Len)
 		}
@@ -340,7 +387,7 @@ func (c *Consumer) receiveBlob(from uint64, refBytes []byte) (*Blob, error) {
 				return fmt.Errorf("blob segment %s is not sealed", ref.Segment)
 			}
 			off := blobDataOff()
-			if ref.Len > uint64(len(body)-off) {
+			if len(body) < off || ref.Len > uint64(len(body)-off) {
 				return fmt.Errorf("blob segment %s: %d bytes in a %d-byte body", ref.Segment, ref.Len, len(body))
 			}
 			b.data = body[off : off+b.n : off+b.n]

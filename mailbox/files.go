@@ -142,6 +142,11 @@ func filesName(node uint64) string { return registry.NodeFile("files", node) }
 // token that will bring them, and sends the descriptors to node. It
 // returns the new envelope.
 func (mb *Mailboxes) withFiles(e *encoder, m *Outgoing, node uint64) ([]byte, error) {
+	if len(e.enc.Files) > maxFiles {
+		// The receiver would refuse the message and leave the
+		// descriptors unclaimed.
+		return nil, fmt.Errorf("%w: a %T with %d descriptors (at most %d)", ErrTooLarge, m.Value, len(e.enc.Files), maxFiles)
+	}
 	files := append([]*os.File(nil), e.enc.Files...)
 	var tb [8]byte
 	if _, err := rand.Read(tb[:]); err != nil {

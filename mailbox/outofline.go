@@ -97,6 +97,17 @@ type oolSeg struct {
 
 func (s *oolSeg) close() { s.seg.Close() }
 
+// load reads the segment's state, an error if the file was cut short
+// under the mapping (the receiver, or anyone with write access to the
+// namespace, can).
+func (s *oolSeg) load() (st uint32, err error) {
+	err = s.seg.Do(func() error {
+		st = s.state.Load()
+		return nil
+	})
+	return st, err
+}
+
 // reclaimBlobs unmaps the sender's views of the blobs their receivers
 // have taken: a new blob's allocation pays for it, not a send.
 // A receiver takes a blob by removing its name.
@@ -223,7 +234,14 @@ func (o *outOfLine) ahead(node uint64) int64 {
 // o.mu is held.
 func (o *outOfLine) reclaim() {
 	for n, s := range o.sent {
-		if s.state.Load() != oolTaken {
+		st, err := s.load()
+		if err != nil {
+			// Cut short under us: nobody can read it now.
+			delete(o.sent, n)
+			o.drop(s)
+			continue
+		}
+		if st != oolTaken {
 			continue
 		}
 		delete(o.sent, n)
@@ -339,6 +357,18 @@ func (o *outOfLine) sentSeg(s *oolSeg) {
 	defer o.mu.Unlock()
 	o.sent[s.seg.Name()] = s
 	for o.pooled > o.quota/8 && o.evictOne() {
+	}
+}
+
+// unsent removes a segment recorded on its way whose reference never
+// reached the inbox: nobody will take it. (Gone may have removed it
+// meanwhile.)
+func (o *outOfLine) unsent(s *oolSeg) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sent[s.seg.Name()] == s {
+		delete(o.sent, s.seg.Name())
+		o.drop(s)
 	}
 }
 
@@ -482,8 +512,10 @@ func parallel(n int, fn func(i int) error) error {
 }
 
 // outOfLine writes env (behind its 4-byte length) to a segment for p's
-// node and returns the small envelope that refers to it.
-func (mb *Mailboxes) outOfLine(p *peer, env []byte, m *Outgoing, policy Policy) ([]byte, error) {
+// node and returns the small envelope that refers to it, and the
+// segment, recorded on its way: if the envelope does not reach the
+// inbox, the caller gives it to unsent.
+func (mb *Mailboxes) outOfLine(p *peer, env []byte, m *Outgoing, policy Policy) ([]byte, *oolSeg, error) {
 	inner := env[4:]
 	sealed := !mb.cfg.Sealer.Plaintext()
 	chunk := len(inner)
@@ -497,10 +529,10 @@ func (mb *Mailboxes) outOfLine(p *peer, env []byte, m *Outgoing, policy Policy) 
 	}
 	s, err := mb.ool.take(mb.cfg.Dir, mb.cfg.Self, p.node, int64(body), policy, mb.cfg.Timeout)
 	if errors.Is(err, ErrQuota) {
-		return nil, err
+		return nil, nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mailbox: out-of-line message to node %016x: %w", p.node, err)
+		return nil, nil, fmt.Errorf("mailbox: out-of-line message to node %016x: %w", p.node, err)
 	}
 	ref := wire.Ref{Segment: s.seg.Name(), Len: uint64(len(inner))}
 	var aead cipher.AEAD
@@ -512,7 +544,7 @@ func (mb *Mailboxes) outOfLine(p *peer, env []byte, m *Outgoing, policy Policy) 
 		}
 		if err != nil {
 			mb.ool.release(s)
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	err = s.seg.Do(func() error {
@@ -536,7 +568,7 @@ func (mb *Mailboxes) outOfLine(p *peer, env []byte, m *Outgoing, policy Policy) 
 	})
 	if err != nil {
 		mb.ool.release(s)
-		return nil, fmt.Errorf("mailbox: out-of-line message to node %016x: %w", p.node, err)
+		return nil, nil, fmt.Errorf("mailbox: out-of-line message to node %016x: %w", p.node, err)
 	}
 	mb.ool.sentSeg(s)
 	tn, _ := mb.cfg.Types.NameOf(m.Value)
@@ -544,7 +576,7 @@ func (mb *Mailboxes) outOfLine(p *peer, env []byte, m *Outgoing, policy Policy) 
 	b := wire.AppendHeader(make([]byte, 4, 4+128+len(ref.Segment)+64), &h)
 	b = wire.AppendRef(b, &ref)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b, nil
+	return b, s, nil
 }
 
 // oolMaps is a receiver's cache of the segments it has mapped, so that a
@@ -665,6 +697,9 @@ func (c *Consumer) read(seg *shm.Segment, ref *wire.Ref) (out []byte, err error)
 			return fmt.Errorf("out-of-line segment %s is in state %d, not sent", ref.Segment, s)
 		}
 		b := seg.Body()
+		if len(b) < oolHeader {
+			return fmt.Errorf("out-of-line segment %s: a %d-byte body, shorter than its header", ref.Segment, len(b))
+		}
 		n, chunk := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 		if n != ref.Len || chunk != ref.Chunk {
 			return fmt.Errorf("out-of-line segment %s says %d bytes in chunks of %d, the reference %d in %d", ref.Segment, n, chunk, ref.Len, ref.Chunk)
@@ -711,6 +746,8 @@ func (c *Consumer) read(seg *shm.Segment, ref *wire.Ref) (out []byte, err error)
 	if err != nil {
 		return nil, err
 	}
-	st.Store(oolTaken)
+	if err := seg.Do(func() error { st.Store(oolTaken); return nil }); err != nil {
+		return nil, err
+	}
 	return out, nil
 }

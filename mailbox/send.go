@@ -58,6 +58,7 @@ type item struct {
 	out    *Outgoing // for Undelivered; nil for a synchronous Send
 	res    *result   // a synchronous Send's outcome
 	err    error
+	seg    *oolSeg // an out-of-line message's segment, removed if it fails
 }
 
 type result struct {
@@ -328,28 +329,37 @@ func (mb *Mailboxes) target(node uint64) (*peer, error) {
 // p; with res it waits for the outcome.
 func (mb *Mailboxes) put(p *peer, env []byte, m *Outgoing, policy Policy, res *result) error {
 	node := p.node
+	var seg *oolSeg
 	if max := p.ring.MaxRecord() - mb.frameOverhead(); len(env) > max {
 		if mb.ool.quota < 0 {
 			return fmt.Errorf("%w: a %T makes a %d-byte envelope, node %016x takes at most %d", ErrTooLarge, m.Value, len(env), node, max)
 		}
 		var err error
-		if env, err = mb.outOfLine(p, env, m, policy); err != nil {
+		if env, seg, err = mb.outOfLine(p, env, m, policy); err != nil {
 			return err
 		}
+	}
+	// A reference that does not reach the inbox leaves its segment to
+	// nobody.
+	unsent := func(err error) error {
+		if err != nil && seg != nil {
+			mb.ool.unsent(seg)
+		}
+		return err
 	}
 	p.mu.Lock()
 	if len(p.buf)+len(env) > mb.queueLimit(p) && p.ctx.Err() == nil && !p.closing {
 		if err := mb.awaitRoom(p, len(env), policy); err != nil {
 			p.mu.Unlock()
-			return err
+			return unsent(err)
 		}
 	}
 	if p.ctx.Err() != nil || p.closing {
 		p.mu.Unlock()
-		return mb.stopped(node)
+		return unsent(mb.stopped(node))
 	}
 	mb.ctr.queued.Add(1)
-	it := item{policy: policy, alone: m.Alone, res: res}
+	it := item{policy: policy, alone: m.Alone, res: res, seg: seg}
 	if len(p.items) == 0 && !p.flushing && !p.ring.Backlog() {
 		// Nothing queued, nobody pushing, and the receiver has taken
 		// everything: push it from here, without waking the writer.
@@ -358,7 +368,7 @@ func (mb *Mailboxes) put(p *peer, env []byte, m *Outgoing, policy Policy, res *r
 		done, err := mb.pushNow(p, env, policy)
 		if done {
 			p.mu.Unlock()
-			return err
+			return unsent(err)
 		}
 		it.out = keep(m, res)
 		// The inbox is full: the writer waits for room. What others
@@ -625,6 +635,9 @@ func (mb *Mailboxes) flush(p *peer, buf []byte, items []item) (failed bool) {
 			}
 			for k := i; k < j; k++ {
 				items[k].err = err
+				if s := items[k].seg; s != nil {
+					mb.ool.unsent(s)
+				}
 			}
 		}
 		i, start = j, end

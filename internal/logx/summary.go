@@ -88,7 +88,8 @@ func Describe(v any) string {
 }
 
 // sizeOf sums the lengths of the byte slices, strings and arrays in v,
-// down to depth levels of pointers, structs, slices and maps (only the
+// down to depth levels of pointers, structs (their exported fields: what
+// a message encodes), slices and maps (only the
 // first 64 elements of a slice or map are looked into; the rest count
 // as the first's size). ok is false when it found nothing to measure.
 func sizeOf(v reflect.Value, depth int) (n int, ok bool) {
@@ -133,6 +134,12 @@ func sizeOf(v reflect.Value, depth int) (n int, ok bool) {
 	case reflect.Struct:
 		sum, any := 0, false
 		for i := 0; i < v.NumField(); i++ {
+			if !v.Type().Field(i).IsExported() {
+				// Another object's live state (protoactor's PID
+				// caches its process), read without its lock: a race,
+				// and a fatal error when a map in it changes.
+				continue
+			}
 			if s, ok := sizeOf(v.Field(i), depth-1); ok {
 				sum, any = sum+s, true
 			}
