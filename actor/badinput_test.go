@@ -377,3 +377,26 @@ func TestForwardAcrossProcesses(t *testing.T) {
 		t.Fatalf("forwarded request: %#v, %v", res, err)
 	}
 }
+
+// A message through a work queue must fit the queue's records: its
+// consumers share one ring, and an out-of-line segment is for one
+// receiver. The send says so at once.
+func TestOversizedQueueMessage(t *testing.T) {
+	root := testproc.TempDir(t)
+	a, b := joinT(t, root, "bigq"), joinT(t, root, "bigq")
+	if _, err := a.ConsumeQueue("jobs", echo("a")); err != nil {
+		t.Fatal(err)
+	}
+	q, err := b.QueuePID("jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Send(q, &Big{Data: make([]byte, 100<<10)})
+	if !errors.Is(err, mailbox.ErrTooLarge) {
+		t.Fatalf("a 100 KiB message to a work queue: %v, want mailbox.ErrTooLarge", err)
+	}
+	checkMessage(t, err)
+	if err := b.Send(q, &Big{Data: make([]byte, 10<<10)}); err != nil {
+		t.Fatalf("a message that fits: %v", err)
+	}
+}

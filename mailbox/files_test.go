@@ -63,12 +63,27 @@ func TestFilesPassed(t *testing.T) {
 func TestFilesMissing(t *testing.T) {
 	a, b := pair(t, true, shm.RingConfig{}, 0)
 	b.mb.Start()
-	// Announce two descriptors with a token nobody sends.
-	if err := a.mb.Send(2, &Outgoing{Kind: wire.KindUser, Meta: map[string]string{filesKey: "1234:2"}, Value: &fileNote{}}); err != nil {
+	// Senders may not set the key themselves.
+	if err := a.mb.Send(2, &Outgoing{Kind: wire.KindUser, Meta: map[string]string{filesKey: "1234:2"}, Value: &fileNote{}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a message with the reserved key: %v, want ErrInvalidArgument", err)
+	}
+	// Announce two descriptors with a token nobody sends, as a sender
+	// that died before passing them would.
+	m := &Outgoing{Kind: wire.KindUser, Meta: map[string]string{filesKey: "1234:2"}, Value: &fileNote{}}
+	e := a.mb.pool.Get().(*encoder)
+	env, err := a.mb.envelope(e, m)
+	if err != nil {
 		t.Fatal(err)
 	}
-	m := b.expect(t, 1)[0]
-	if !errors.Is(m.Err, ErrFiles) {
-		t.Fatalf("a message whose descriptors never came: %v, want ErrFiles", m.Err)
+	p, err := a.mb.target(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.mb.put(p, env, m, Block, &result{}); err != nil {
+		t.Fatal(err)
+	}
+	got := b.expect(t, 1)[0]
+	if !errors.Is(got.Err, ErrFiles) {
+		t.Fatalf("a message whose descriptors never came: %v, want ErrFiles", got.Err)
 	}
 }

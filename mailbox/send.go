@@ -306,6 +306,9 @@ func (mb *Mailboxes) checkOut(node uint64, m *Outgoing, policy Policy) error {
 	case m.Value == nil:
 		return fmt.Errorf("%w: send to %q on node %016x", ErrNilMessage, m.Target, node)
 	}
+	if _, ok := m.Meta[filesKey]; ok {
+		return fmt.Errorf("%w: send to %q on node %016x: metadata key %q is reserved", ErrInvalidArgument, m.Target, node, filesKey)
+	}
 	return validPolicy(policy)
 }
 
@@ -333,6 +336,11 @@ func (mb *Mailboxes) put(p *peer, env []byte, m *Outgoing, policy Policy, res *r
 	if max := p.ring.MaxRecord() - mb.frameOverhead(); len(env) > max {
 		if mb.ool.quota < 0 {
 			return fmt.Errorf("%w: a %T makes a %d-byte envelope, node %016x takes at most %d", ErrTooLarge, m.Value, len(env), node, max)
+		}
+		if m.Alone {
+			// A work queue's consumers take frames from one shared ring;
+			// an out-of-line segment is named for one receiver.
+			return fmt.Errorf("%w: a %T makes a %d-byte envelope, work queue records take at most %d", ErrTooLarge, m.Value, len(env), max)
 		}
 		var err error
 		if env, seg, err = mb.outOfLine(p, env, m, policy); err != nil {
