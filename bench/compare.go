@@ -386,7 +386,7 @@ func (c *comparison) topics() {
 // largeN is the number of one-way messages of a large size: about 2 GiB
 // a row (a tenth with -quick).
 func (c *comparison) largeN(size int) int {
-	n := max(2<<30/size, 8)
+	n := max(int(int64(2<<30)/int64(size)), 8)
 	if c.cf.quick {
 		n = max(n/10, 2)
 	}

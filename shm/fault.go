@@ -34,9 +34,18 @@ func (s *Segment) guard(errp *error, old bool) {
 	// dereference. If the file is verifiably shorter than our mapping, the
 	// fault is ours.
 	if re, ok := r.(runtime.Error); ok && strings.Contains(re.Error(), "invalid memory address") {
-		if size, err := s.dir.sys.size(s.name); err == nil && size < int64(len(s.mem)) {
+		size, err := s.dir.sys.size(s.name)
+		switch {
+		case err == nil && size < int64(len(s.mem)):
 			s.broken.Store(true)
 			*errp = fmt.Errorf("%w: segment %s truncated to %d bytes under a %d-byte mapping", ErrFault, s.path(), size, len(s.mem))
+			return
+		case err != nil:
+			// Truncated and removed: nothing left to measure. The
+			// guarded code only indexes the mapping's slices, so a
+			// fault in it is the mapping's.
+			s.broken.Store(true)
+			*errp = fmt.Errorf("%w: segment %s removed, and its mapping faulted (truncated?)", ErrFault, s.path())
 			return
 		}
 	}
