@@ -181,10 +181,13 @@ func (c *comparison) targets(busy bool) {
 
 // verdict reports a target as met, missed, or not measured (Met is nil:
 // a row it needs failed).
-func (c *comparison) verdict(r result, value string) {
+func (c *comparison) verdict(r result, value string) { printVerdict(r, c.rp.json, value) }
+
+// printVerdict prints a target's outcome, or emits it as JSON.
+func printVerdict(r result, asJSON bool, value string) {
 	switch {
-	case c.rp.json:
-		c.rp.emit(r)
+	case asJSON:
+		(&reporter{json: true}).emit(r)
 	case r.Met == nil:
 		fmt.Printf("  %s (target %s): not measured, a row failed\n", r.Name, r.Target)
 	case *r.Met:

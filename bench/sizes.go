@@ -143,22 +143,6 @@ func sizesTargets(rows map[string]map[int]result, asJSON bool) {
 	printVerdict(r, asJSON, ratioText(r.Ratio))
 }
 
-// printVerdict prints a target's outcome.
-func printVerdict(r result, asJSON bool, value string) {
-	if asJSON {
-		(&reporter{json: true}).emit(r)
-		return
-	}
-	switch {
-	case r.Met == nil:
-		fmt.Printf("  %s (target %s): not measured\n", r.Name, r.Target)
-	case *r.Met:
-		fmt.Printf("  %s = %s (target %s): met\n", r.Name, value, r.Target)
-	default:
-		fmt.Printf("  %s = %s (target %s): missed\n", r.Name, value, r.Target)
-	}
-}
-
 // benchHandOver times n hand-overs of size bytes by way to a child.
 func benchHandOver(root, way string, size, n int) (result, error) {
 	plain := way == wayPlain || way == wayBlobPlain
