@@ -204,7 +204,7 @@ func (s *System) readQueueKey(q *queue) (pub [seal.KeySize]byte, epoch uint32, e
 // re-keys it when no holder is alive. q.join is held.
 func (s *System) joinQueue(q *queue) error {
 	if s.sealer.Plaintext() {
-		if err := s.sealer.AddPeer(seal.Peer{Node: q.id}); err != nil {
+		if err := s.sealer.AddPeer(seal.Peer{Node: q.id, Vouched: true}); err != nil {
 			return err
 		}
 		return s.withQueueLock(func() error {
@@ -314,7 +314,7 @@ func (s *System) holdQueue(q *queue, kp *seal.KeyPair) error {
 	}
 	// The queue's holders all run on this machine's CPU: the queue offers
 	// AES-256-GCM when this node does.
-	if err := s.sealer.AddPeer(seal.Peer{Node: q.id, Public: kp.Public, Epoch: kp.Epoch, AES: s.sealer.Self().AES}); err != nil {
+	if err := s.sealer.AddPeer(seal.Peer{Node: q.id, Public: kp.Public, Epoch: kp.Epoch, AES: s.sealer.Self().AES, Vouched: true}); err != nil {
 		sealer.Close()
 		return err
 	}

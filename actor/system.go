@@ -164,7 +164,17 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		}
 		return n, nil
 	}
-	s.reg, err = registry.Join(ns, &registry.Options{Root: o.root, Group: o.group, Prepare: prepare, Logger: s.log})
+	var admit func(*registry.Node) bool
+	if trust != nil {
+		// With a trust store, what a node not certified by a trusted
+		// identity holds (names, subscriptions, queue holds) is not
+		// seen, and a name it squats is taken over.
+		admit = func(n *registry.Node) bool {
+			p := peerOf(*n)
+			return trust.Verify(ns, p.Node, p.Epoch, p.Public, p.Cert) == nil
+		}
+	}
+	s.reg, err = registry.Join(ns, &registry.Options{Root: o.root, Group: o.group, Prepare: prepare, Logger: s.log, Admit: admit})
 	if err != nil {
 		if s.mb != nil {
 			s.mb.Close()

@@ -38,6 +38,12 @@ type Options struct {
 	// Logger receives the registry's rare log lines (reaped nodes,
 	// malformed records); nil discards them.
 	Logger *slog.Logger
+	// Admit, if set, says whether a node is one this node deals with (its
+	// key certified by a trusted identity, say). What other nodes hold
+	// is invisible here: Lookup, Names, Holders and SharedNames leave
+	// it out, and Register takes over a name a node not admitted holds.
+	// Nodes without a record are not admitted. This node always is.
+	Admit func(n *Node) bool
 }
 
 // Event is a change in the namespace, as seen by a watcher.
@@ -115,6 +121,10 @@ type Registry struct {
 	closed atomic.Bool
 	stop   chan struct{}
 	done   chan struct{}
+
+	admit    func(*Node) bool
+	admitMu  sync.Mutex
+	verdicts map[uint64]bool // Admit's answer per node (ids are never reused)
 }
 
 const (
@@ -161,6 +171,7 @@ func Join(ns string, opts *Options) (r *Registry, err error) {
 		nodes: map[uint64]*Node{}, excl: map[string]Entry{}, shared: map[string]map[uint64]Entry{},
 		mine: map[string]bool{}, mySubs: map[string]bool{}, watchers: map[int]func(Event){},
 		stop: make(chan struct{}), done: make(chan struct{}),
+		admit: opts.Admit, verdicts: map[uint64]bool{},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -290,6 +301,11 @@ func (r *Registry) Register(name, target string) error {
 			return &opError{op: fmt.Sprintf("register %q", name), err: herr}
 		case holder.Node == r.id:
 			return &NameTakenError{Name: name, Holder: r.id, Self: true}
+		case attempt < 2 && !r.admitted(holder.Node):
+			if err := r.evict(file, holder.Node); err != nil {
+				return fmt.Errorf("registry: register %q: removing the claim of node %016x, not admitted: %w", name, holder.Node, err)
+			}
+			continue
 		case attempt < 2 && !r.alive(holder.Node):
 			if _, err := r.Reap(); err != nil {
 				return fmt.Errorf("registry: register %q: reaping holder %016x: %w", name, holder.Node, err)
@@ -397,20 +413,89 @@ func (r *Registry) Lookup(name string) (Entry, error) {
 	r.mu.RLock()
 	e, ok := r.excl[name]
 	r.mu.RUnlock()
+	if !ok {
+		if err := ValidName(name); err != nil {
+			return Entry{}, err
+		}
+		ep, err := r.readEntry(exclusiveFile(name))
+		if errors.Is(err, ErrNotFound) {
+			return Entry{}, fmt.Errorf("%w: lookup %q: no such name in namespace %s", ErrNotFound, name, r.ns)
+		}
+		if err != nil {
+			return Entry{}, &opError{op: fmt.Sprintf("lookup %q", name), err: err}
+		}
+		e = *ep
+	}
+	if !r.admitted(e.Node) {
+		return Entry{}, fmt.Errorf("%w: lookup %q: held by node %016x, which this node does not admit (not in its trust store)", ErrNotFound, name, e.Node)
+	}
+	return e, nil
+}
+
+// admitted reports whether node is one Options.Admit admits.
+func (r *Registry) admitted(node uint64) bool {
+	if r.admit == nil || node == r.id {
+		return true
+	}
+	r.admitMu.Lock()
+	v, ok := r.verdicts[node]
+	r.admitMu.Unlock()
 	if ok {
-		return e, nil
+		return v
 	}
-	if err := ValidName(name); err != nil {
-		return Entry{}, err
-	}
-	ep, err := r.readEntry(exclusiveFile(name))
-	if errors.Is(err, ErrNotFound) {
-		return Entry{}, fmt.Errorf("%w: lookup %q: no such name in namespace %s", ErrNotFound, name, r.ns)
-	}
+	n, err := r.Node(node)
 	if err != nil {
-		return Entry{}, &opError{op: fmt.Sprintf("lookup %q", name), err: err}
+		return false // no record (yet): not admitted, not remembered
 	}
-	return *ep, nil
+	v = r.admit(&n)
+	r.admitMu.Lock()
+	r.verdicts[node] = v
+	r.admitMu.Unlock()
+	return v
+}
+
+// admittedLocked is admitted for a caller holding r.mu (read): it
+// consults the view's node records only.
+func (r *Registry) admittedLocked(node uint64) bool {
+	if r.admit == nil || node == r.id {
+		return true
+	}
+	r.admitMu.Lock()
+	v, ok := r.verdicts[node]
+	r.admitMu.Unlock()
+	if ok {
+		return v
+	}
+	n := r.nodes[node]
+	if n == nil {
+		return false
+	}
+	v = r.admit(n)
+	r.admitMu.Lock()
+	r.verdicts[node] = v
+	r.admitMu.Unlock()
+	return v
+}
+
+// evict removes the claim file holds for node, a node not admitted,
+// under the reap lock, if node still holds it.
+func (r *Registry) evict(file string, node uint64) error {
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
+	if err := r.reapLock.Lock(reapLockTimeout); err != nil {
+		return err
+	}
+	defer r.reapLock.Unlock()
+	e, err := r.readEntry(file)
+	if err != nil || e.Node != node {
+		return nil // gone or changed meanwhile: try again
+	}
+	r.log.Warn("registry: removing a name held by a node not admitted", "namespace", r.ns, "name", e.Name, "node", hexID(node))
+	if err := r.dir.Remove(file); err != nil && !errors.Is(err, shm.ErrNotFound) {
+		return err
+	}
+	r.cl.log(file)
+	return nil
 }
 
 // Holders returns the nodes holding a shared name, from the cached view.
@@ -419,7 +504,9 @@ func (r *Registry) Holders(name string) []Entry {
 	defer r.mu.RUnlock()
 	out := make([]Entry, 0, len(r.shared[name]))
 	for _, e := range r.shared[name] {
-		out = append(out, e)
+		if r.admittedLocked(e.Node) {
+			out = append(out, e)
+		}
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return compareID(a.Node, b.Node) })
 	return out
@@ -440,6 +527,7 @@ func (r *Registry) Names() []Entry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := slices.Collect(maps.Values(r.excl))
+	out = slices.DeleteFunc(out, func(e Entry) bool { return !r.admittedLocked(e.Node) })
 	slices.SortFunc(out, func(a, b Entry) int { return compareStr(a.Name, b.Name) })
 	return out
 }
@@ -448,7 +536,15 @@ func (r *Registry) Names() []Entry {
 func (r *Registry) SharedNames() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := slices.Collect(maps.Keys(r.shared))
+	var out []string
+	for name, hs := range r.shared {
+		for _, e := range hs {
+			if r.admittedLocked(e.Node) {
+				out = append(out, name)
+				break
+			}
+		}
+	}
 	slices.Sort(out)
 	return out
 }
