@@ -37,6 +37,15 @@ const usage = `shmactor: look into and look after shmactor namespaces
         each node's inbox counters, from shared memory, without joining
   shmactor clean [-root DIR] [-json] [NAMESPACE...]
         remove namespaces whose every node is dead (never a live one)
+  shmactor pub [join flags] [-type T] NAMESPACE SUBJECT DATA
+        publish DATA on SUBJECT
+  shmactor sub [join flags] [-count N] NAMESPACE PATTERN
+        print what is published on subjects matching PATTERN
+  shmactor req [join flags] [-type T] [-timeout D] NAMESPACE ACTOR DATA
+        send DATA to the actor named ACTOR and print its answer
+        (join flags: -root DIR -plaintext -identity FILE -trust FILE;
+        -type string (default), bytes, or a registered type's name,
+        DATA then a JSON object of its fields)
   shmactor keygen -name NAME FILE
         make an identity in FILE (mode 0600) and print its trust line
   shmactor trust add [-store FILE] IDENTITY-FILE...
@@ -60,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer) error{
 		"ls": cmdLs, "stats": cmdStats, "clean": cmdClean, "keygen": cmdKeygen, "trust": cmdTrust, "bench": cmdBench,
+		"pub": cmdPub, "sub": cmdSub, "req": cmdReq,
 	}
 	fn := cmds[args[0]]
 	if fn == nil {

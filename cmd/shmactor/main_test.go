@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shmactor/shmactor/actor"
 	"github.com/shmactor/shmactor/topic"
@@ -184,5 +186,85 @@ func TestUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(out, tc.says) {
 			t.Errorf("%q: exit %d, want %d, output %q (want it to say %q)", tc.args, code, tc.code, out, tc.says)
 		}
+	}
+}
+
+// Order is a registered message type the command knows only by name.
+type Order struct {
+	ID     int
+	Status string
+}
+
+func init() {
+	if err := actor.RegisterMessageName[*Order]("cli.Order"); err != nil {
+		panic(err)
+	}
+}
+
+// pub, sub and req against a live namespace: a string published by one
+// command reaches another's subscription; a registered type given as
+// JSON reaches an actor as its Go value, whose string answer is printed.
+func TestPubSubReq(t *testing.T) {
+	root := t.TempDir()
+	s, err := actor.Join("shop", actor.WithRoot(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *Order:
+			ctx.Respond(fmt.Sprintf("order %d is %s", m.ID, m.Status))
+		case string:
+			ctx.Respond("echo " + m)
+		}
+	}), "orders"); err != nil {
+		t.Fatal(err)
+	}
+
+	out, code := cli(t, "req", "-root", root, "-type", "cli.Order", "shop", "orders", `{"ID": 7, "Status": "paid"}`)
+	if code != 0 || !strings.Contains(out, `answer "order 7 is paid"`) {
+		t.Fatalf("req of a registered type (exit %d): %s", code, out)
+	}
+	out, code = cli(t, "req", "-root", root, "shop", "orders", "hello")
+	if code != 0 || !strings.Contains(out, `answer "echo hello"`) {
+		t.Fatalf("req of a string (exit %d): %s", code, out)
+	}
+	if out, code = cli(t, "req", "-root", root, "shop", "nobody", "x"); code != 1 || !strings.Contains(out, "nobody") {
+		t.Fatalf("req to a name nobody holds (exit %d): %s", code, out)
+	}
+	if out, code = cli(t, "req", "-root", root, "-type", "cli.Order", "shop", "orders", "not json"); code != 2 {
+		t.Fatalf("req with bad JSON (exit %d): %s", code, out)
+	}
+
+	// sub in a process of its own, then pub from another.
+	sub := exec.Command(os.Args[0], "sub", "-root", root, "-count", "1", "shop", "news.>")
+	sub.Env = append(os.Environ(), "SHMACTOR_CLI=1")
+	stdout, _ := sub.StdoutPipe()
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewReader(stdout)
+	if l, _ := lines.ReadString('\n'); !strings.HasPrefix(l, "subscribed") {
+		t.Fatalf("sub said %q", l)
+	}
+	// The subscription is in the registry once sub says so; a publisher
+	// that joins now sees it.
+	if out, code := cli(t, "pub", "-root", root, "shop", "news.today", "it works"); code != 0 {
+		t.Fatalf("pub (exit %d): %s", code, out)
+	}
+	got := make(chan string, 1)
+	go func() { l, _ := lines.ReadString('\n'); got <- l }()
+	select {
+	case l := <-got:
+		if l != "news.today \"it works\"\n" {
+			t.Fatalf("sub printed %q", l)
+		}
+	case <-time.After(10 * time.Second):
+		sub.Process.Kill()
+		t.Fatal("sub printed nothing")
+	}
+	if err := sub.Wait(); err != nil {
+		t.Fatalf("sub -count 1: %v", err)
 	}
 }
