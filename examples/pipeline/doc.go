@@ -1,13 +1,22 @@
 // Command pipeline is shmactor's end-to-end demonstration: a pipeline of
 // real processes on one machine, talking through shared memory.
 //
-//	go run ./examples/pipeline [-n 500000] [-workers 3] [-size 256] [-plaintext] [-chaos]
+//	go run ./examples/pipeline [-in DIR] [-workers 3] [-plaintext] [-chaos]
+//	go run ./examples/pipeline -synthetic [-n 500000] [-size 256] [-workers 3] [-plaintext] [-chaos]
 //
-// The parent starts, as child processes of its own binary, a source that
-// sends items to a work queue, workers that take them from the queue
-// (competing consumers: each item goes to exactly one worker), hash them
-// and send the digest to the sink actor by name, and a sink that counts
-// the results and publishes its progress on a topic the parent follows.
+// By default it processes real files: the Go toolchain's source tree
+// (`go env GOROOT`/src), or the files under -in DIR. The parent starts,
+// as child processes of its own binary, a source that reads the files and
+// sends each to a work queue (a file over 192 KiB, too large for the
+// queue's records, goes straight to a worker actor by name, out of line),
+// workers that take them from the queue (competing consumers: each item
+// goes to exactly one worker), hash each file, count its lines, words and
+// identifiers, and send the result to the sink actor by name, and a sink
+// that adds the results up and publishes its progress on a topic the
+// parent follows. The summary gives files, bytes and MB/s, lines, words
+// and the ten most frequent identifiers (from each file's 64 most
+// frequent). With -synthetic (or -n or -size) the items are made up:
+// -n of -size bytes each, hashed a few rounds.
 // At the end the parent prints a summary: messages, msgs/s, end-to-end
 // latency, drops, each worker's share, and whether every message is
 // accounted for. With -chaos it kill -9's a worker mid-run; the items

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -35,6 +36,10 @@ type config struct {
 	n, workers, size int
 	plaintext, chaos bool
 	every            int
+	in               string   // the input directory (real input)
+	synthetic        bool     // items made up of -n and -size instead
+	files            []string // the input files, relative to in
+	bytes            int64    // their total size
 }
 
 // run is the parent: it runs the pipeline and prints the summary. It
@@ -49,8 +54,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.plaintext, "plaintext", false, "do not seal messages (trusted, fastest)")
 	fs.BoolVar(&c.chaos, "chaos", false, "kill -9 a worker mid-run")
 	fs.IntVar(&c.every, "progress", 0, "print progress every this many messages (0: about ten lines a run)")
+	fs.StringVar(&c.in, "in", "", "process the files under this directory (default: the Go toolchain's source tree, `go env GOROOT`/src)")
+	fs.BoolVar(&c.synthetic, "synthetic", false, "send made-up items (-n of -size bytes) instead of files (also implied by -n or -size)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "n" || f.Name == "size" {
+			c.synthetic = true
+		}
+	})
+	if c.synthetic && c.in != "" {
+		fmt.Fprintf(stderr, "pipeline: -in and -synthetic (or -n, -size) exclude each other\n")
+		return 2
+	}
+	if !c.synthetic {
+		if err := c.listFiles(); err != nil {
+			fmt.Fprintf(stderr, "pipeline: %v\n", err)
+			return 2
+		}
+		c.n, c.size = len(c.files), directMax
 	}
 	switch {
 	case c.n < 1:
@@ -90,6 +113,50 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 var errInterrupted = errors.New("interrupted; children stopped, namespace removed")
+
+// listFiles lists the regular files under c.in (the Go source tree by
+// default), sorted, skipping hidden directories and symbolic links.
+func (c *config) listFiles() error {
+	if c.in == "" {
+		root := runtime.GOROOT()
+		if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			root = strings.TrimSpace(string(out))
+		}
+		if root == "" {
+			return errors.New("no Go source tree found (go env GOROOT): give -in DIR, or -synthetic")
+		}
+		c.in = filepath.Join(root, "src")
+	}
+	err := filepath.WalkDir(c.in, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != c.in && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil // gone meanwhile
+		}
+		rel, err := filepath.Rel(c.in, path)
+		if err != nil || strings.Contains(rel, "\n") {
+			return nil
+		}
+		c.files = append(c.files, rel)
+		c.bytes += info.Size()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("-in %s: %w", c.in, err)
+	}
+	if len(c.files) == 0 {
+		return fmt.Errorf("-in %s: no files", c.in)
+	}
+	return nil
+}
 
 type pipeline struct {
 	cfg       config
@@ -174,8 +241,18 @@ func (p *pipeline) work() error {
 	if c.plaintext {
 		mode = "plaintext"
 	}
-	fmt.Fprintf(p.out, "pipeline: %d messages of %d B, 1 source → work queue → %d workers → sink, %s, namespace %s\n", c.n, c.size, c.workers, mode, p.root)
-	env := []string{envRoot + "=" + p.root, envN + fmt.Sprintf("=%d", c.n), envSize + fmt.Sprintf("=%d", c.size), envProgress + fmt.Sprintf("=%d", c.every)}
+	env := []string{envRoot + "=" + p.root, envN + fmt.Sprintf("=%d", c.n), envSize + fmt.Sprintf("=%d", c.size), envProgress + fmt.Sprintf("=%d", c.every), envWorkers + fmt.Sprintf("=%d", c.workers)}
+	if c.synthetic {
+		fmt.Fprintf(p.out, "pipeline: %d messages of %d B, 1 source → work queue → %d workers → sink, %s, namespace %s\n", c.n, c.size, c.workers, mode, p.root)
+	} else {
+		list := filepath.Join(filepath.Dir(p.root), "files")
+		if err := os.WriteFile(list, []byte(strings.Join(c.files, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+		env = append(env, envFiles+"="+list, envIn+"="+c.in)
+		fmt.Fprintf(p.out, "pipeline: %d files (%s) under %s, 1 source → work queue (files over %d KiB: out of line, to a worker) → %d workers → sink, %s, namespace %s\n",
+			c.n, mb(c.bytes), c.in, directMax>>10, c.workers, mode, p.root)
+	}
 	if c.plaintext {
 		env = append(env, envPlain+"=1")
 	}
@@ -247,6 +324,9 @@ func (p *pipeline) work() error {
 		ch.wait()
 	}
 	p.summary(r, drops, undelivered, rejected, resent, killed != nil)
+	if !c.synthetic && r.Bytes != c.bytes {
+		return fmt.Errorf("the sink counted %d bytes, the files hold %d", r.Bytes, c.bytes)
+	}
 	if r.Unique != c.n || r.Duplicates != 0 || r.Bad != 0 || drops != 0 {
 		return fmt.Errorf("%d of %d messages accounted for, %d duplicates, %d bad, %d drops", r.Unique, c.n, r.Duplicates, r.Bad, drops)
 	}
@@ -332,6 +412,14 @@ func (p *pipeline) summary(r Report, drops, undelivered, rejected uint64, resent
 	fmt.Fprintf(&b, "summary\n")
 	fmt.Fprintf(&b, "  messages     %d of %d processed, %d duplicates at the sink\n", r.Unique, c.n, r.Duplicates)
 	fmt.Fprintf(&b, "  throughput   %s msgs/s (%.2f s, first send to last result)\n", human(float64(r.Unique)/r.Seconds), r.Seconds)
+	if !c.synthetic {
+		fmt.Fprintf(&b, "  files        %d files, %s (%s/s), %d lines, %d words\n", r.Unique, mb(r.Bytes), mb(int64(float64(r.Bytes)/r.Seconds)), r.Lines, r.Words)
+		var top []string
+		for _, t := range r.Top {
+			top = append(top, fmt.Sprintf("%s %d", t.Name, t.Count))
+		}
+		fmt.Fprintf(&b, "  identifiers  %s\n", strings.Join(top, ", "))
+	}
 	fmt.Fprintf(&b, "  end to end   p50 %v  p99 %v (source to sink, with the time items wait in the queue)\n", r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
 	fmt.Fprintf(&b, "  drops        %d\n", drops)
 	if chaos || resent > 0 || rejected > 0 {
@@ -387,6 +475,9 @@ func (p *pipeline) cleanup() {
 		os.RemoveAll(filepath.Dir(p.root))
 	}
 }
+
+// mb formats a byte count in MB.
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 
 func human(v float64) string {
 	switch {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -99,7 +101,8 @@ func TestPipelineChaos(t *testing.T) {
 }
 
 func TestPipelineBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-n", "0"}, {"-workers", "0"}, {"-size", "1"}, {"-chaos", "-workers", "1"}, {"-bogus"}} {
+	for _, args := range [][]string{{"-n", "0"}, {"-workers", "0"}, {"-size", "1"}, {"-chaos", "-workers", "1"}, {"-bogus"},
+		{"-in", "/nonexistent-pipeline-input"}, {"-in", ".", "-synthetic"}, {"-in", ".", "-n", "5"}} {
 		var out strings.Builder
 		if code := run(args, &out, &out); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, out.String())
@@ -162,4 +165,61 @@ func TestCleanupUnreadOutput(t *testing.T) {
 	if !ch.exited() {
 		t.Fatal("child still running after cleanup")
 	}
+}
+
+// makeTree writes a tree of files: many small ones, a few larger than
+// the work queue's records (sent out of line, to a worker by name), an
+// empty one, and a hidden directory that is skipped. It returns the
+// number of files and bytes, lines and words in them.
+func makeTree(t *testing.T, small int) (dir string, files, bytes, lines, words int) {
+	t.Helper()
+	dir = t.TempDir()
+	write := func(rel string, b []byte) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range small {
+		write(fmt.Sprintf("pkg%d/file%d.go", i%7, i), []byte(fmt.Sprintf("package pkg\n\nfunc f%d() int { return %d }\n", i, i)))
+		files, bytes, lines, words = files+1, bytes+len(fmt.Sprintf("package pkg\n\nfunc f%d() int { return %d }\n", i, i)), lines+3, words+9
+	}
+	big := []byte(strings.Repeat("alpha beta gamma\n", (1<<20)/17+1))
+	for i := range 3 {
+		write(fmt.Sprintf("big/big%d.txt", i), big)
+		files, bytes, lines, words = files+1, bytes+len(big), lines+(1<<20)/17+1, words+3*((1<<20)/17+1)
+	}
+	write("empty", nil)
+	files++
+	write(".hidden/skipped.go", []byte("package skipped\n"))
+	return dir, files, bytes, lines, words
+}
+
+// The pipeline on real files: every file is processed once, large ones
+// out of line, and the totals are the files' own.
+func TestPipelineFiles(t *testing.T) {
+	dir, files, bytes, lines, words := makeTree(t, 300)
+	out := runPipeline(t, "-in "+dir+" -workers 2")
+	expectLines(t, out,
+		fmt.Sprintf(`^pipeline: %d files \(%.1f MB\) under `, files, float64(bytes)/1e6),
+		fmt.Sprintf(`^  messages     %d of %d processed, 0 duplicates at the sink$`, files, files),
+		fmt.Sprintf(`^  files        %d files, %.1f MB \(\S+ MB/s\), %d lines, %d words$`, files, float64(bytes)/1e6, lines, words),
+		`^  identifiers  alpha 185043, beta 185043, gamma 185043, func 300, int 300, package 300, pkg 300, return 300, f0 1, f1 1$`,
+		`^  result       every message accounted for$`,
+	)
+}
+
+// kill -9 of a worker while it works through files: every file is still
+// processed once.
+func TestPipelineFilesChaos(t *testing.T) {
+	dir, files, _, _, _ := makeTree(t, 3000)
+	out := runPipeline(t, "-in "+dir+" -workers 3 -progress 100 -chaos")
+	expectLines(t, out,
+		`^chaos: killed worker 3 \(pid \d+\) with kill -9 after \d+ messages$`,
+		fmt.Sprintf(`^  messages     %d of %d processed, 0 duplicates at the sink$`, files, files),
+		`^  result       every message accounted for$`,
+	)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,10 +24,12 @@ import (
 
 // Messages between the pipeline's processes.
 type (
-	// Item is a unit of work: the source sends it to the work queue.
+	// Item is a unit of work: the source sends it to the work queue, or,
+	// a file too large for the queue's records, to a worker by name.
 	Item struct {
 		ID      int
-		SentAt  int64 // unix nanoseconds, when the source sent it
+		SentAt  int64  // unix nanoseconds, when the source sent it
+		Path    string // the file's, relative to the input directory ("" for a synthetic item)
 		Payload []byte
 	}
 	// Result is a worker's answer for an Item, sent to the sink.
@@ -35,6 +38,9 @@ type (
 		Worker int
 		SentAt int64
 		Digest []byte
+		// A file's counts, and its most frequent identifiers.
+		Bytes, Lines, Words int
+		Idents              map[string]int
 	}
 	// Progress is what the sink publishes on progressSubject.
 	Progress struct {
@@ -62,7 +68,16 @@ const (
 	envN        = "PIPELINE_N"
 	envSize     = "PIPELINE_SIZE"
 	envWorker   = "PIPELINE_WORKER"
+	envWorkers  = "PIPELINE_WORKERS"
 	envProgress = "PIPELINE_PROGRESS"
+	envFiles    = "PIPELINE_FILES" // the list of input files, one path a line
+	envIn       = "PIPELINE_IN"    // the input directory
+
+	// directMax is the largest file that goes through the work queue;
+	// larger ones go straight to a worker, out of line.
+	directMax = 192 << 10
+	// topPerFile is how many of a file's identifiers its result carries.
+	topPerFile = 64
 )
 
 // roles are the parts the pipeline's binary plays as a child process.
@@ -184,10 +199,40 @@ func runSource() error {
 		return err
 	}
 	n, size := envInt(envN), envInt(envSize)
+	var files []string
+	if list := os.Getenv(envFiles); list != "" {
+		b, err := os.ReadFile(list)
+		if err != nil {
+			return err
+		}
+		files = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		n = len(files)
+	}
+	in := os.Getenv(envIn)
+	nextWorker := 0
 	send := func(id int) error {
 		for {
-			err := sys.Send(q, &Item{ID: id, SentAt: time.Now().UnixNano(), Payload: payload(id, size)})
-			if !errors.Is(err, mailbox.ErrFull) {
+			it := &Item{ID: id}
+			to := q
+			if files != nil {
+				b, err := os.ReadFile(filepath.Join(in, files[id]))
+				if err != nil {
+					return err
+				}
+				it.Path, it.Payload = files[id], b
+				if len(b) > directMax {
+					// Too large for the queue's records: straight to a
+					// worker, out of line. One that is gone is skipped.
+					if to, err = pickWorker(sys, &nextWorker); err != nil {
+						return err
+					}
+				}
+			} else {
+				it.Payload = payload(id, size)
+			}
+			it.SentAt = time.Now().UnixNano()
+			err := sys.Send(to, it)
+			if !errors.Is(err, mailbox.ErrFull) && !errors.Is(err, mailbox.ErrNodeGone) {
 				return err
 			}
 			// The queue stayed full for the send deadline (every worker
@@ -230,8 +275,77 @@ func runSource() error {
 	return failed
 }
 
-// runWorker takes items from the work queue, hashes each payload and
-// sends the digest to the sink.
+// pickWorker returns the next worker actor, by name, round robin,
+// skipping those that are gone.
+func pickWorker(sys *actor.System, next *int) (*actor.PID, error) {
+	for range 64 {
+		*next = *next%envInt(envWorkers) + 1
+		if pid, err := sys.Lookup(fmt.Sprintf("worker-%d", *next)); err == nil {
+			return pid, nil
+		}
+	}
+	return nil, errors.New("no worker to send a large file to")
+}
+
+// analyze counts a file's lines and words and its identifiers (runs of
+// letters, digits and '_' that start with a letter or '_'), keeping the
+// most frequent.
+func analyze(b []byte) (lines, words int, top map[string]int) {
+	counts := map[string]int{}
+	inWord := false
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c == '\n' {
+			lines++
+		}
+		space := c == ' ' || c == '\n' || c == '\t' || c == '\r'
+		if !space && !inWord {
+			words++
+		}
+		inWord = !space
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			j := i + 1
+			for j < len(b) && (b[j] == '_' || b[j] >= 'a' && b[j] <= 'z' || b[j] >= 'A' && b[j] <= 'Z' || b[j] >= '0' && b[j] <= '9') {
+				j++
+			}
+			if j-i > 1 && j-i <= 64 {
+				counts[string(b[i:j])]++
+			}
+			i = j
+			continue
+		}
+		i++
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		lines++
+	}
+	if len(counts) <= topPerFile {
+		return lines, words, counts
+	}
+	type kv struct {
+		k string
+		v int
+	}
+	all := make([]kv, 0, len(counts))
+	for k, v := range counts {
+		all = append(all, kv{k, v})
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if a.v != b.v {
+			return b.v - a.v
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	top = make(map[string]int, topPerFile)
+	for _, e := range all[:topPerFile] {
+		top[e.k] = e.v
+	}
+	return lines, words, top
+}
+
+// runWorker takes items from the work queue (and large files sent to it
+// by name), hashes each payload — a file's, with its counts — and sends
+// the result to the sink.
 func runWorker() error {
 	sys, err := joinChild()
 	if err != nil {
@@ -246,21 +360,31 @@ func runWorker() error {
 		if !ok {
 			return
 		}
+		r := &Result{ID: it.ID, Worker: me, SentAt: it.SentAt}
 		sum := sha256.Sum256(it.Payload)
-		for range 3 { // the work: a few rounds of hashing
-			sum = sha256.Sum256(append(sum[:], it.Payload...))
+		if it.Path != "" {
+			r.Bytes = len(it.Payload)
+			r.Lines, r.Words, r.Idents = analyze(it.Payload)
+		} else {
+			for range 3 { // the work: a few rounds of hashing
+				sum = sha256.Sum256(append(sum[:], it.Payload...))
+			}
 		}
+		r.Digest = sum[:]
 		if sink == nil {
 			if sink, err = sys.Lookup(sinkName); err != nil {
 				failed = err
 				return
 			}
 		}
-		if err := sys.Send(sink, &Result{ID: it.ID, Worker: me, SentAt: it.SentAt, Digest: sum[:]}); err != nil {
+		if err := sys.Send(sink, r); err != nil {
 			say("error %v", err)
 		}
 	})
 	if _, err := sys.ConsumeQueue(workQueue, props); err != nil {
+		return err
+	}
+	if _, err := sys.SpawnNamed(props, fmt.Sprintf("worker-%d", me)); err != nil {
 		return err
 	}
 	say("ready")
@@ -281,6 +405,10 @@ type sink struct {
 	workers  map[int]int
 	first    int64 // earliest SentAt
 	last     time.Time
+	bytes    int64
+	lines    int64
+	words    int64
+	idents   map[string]int
 }
 
 // Requests the sink actor answers.
@@ -296,6 +424,14 @@ type Report struct {
 	Seconds                 float64 // from the first item sent to the last result
 	P50, P99                time.Duration
 	PerWorker               map[int]int
+	Bytes, Lines, Words     int64
+	Top                     []IdentCount // the most frequent identifiers, most first
+}
+
+// IdentCount is an identifier and how often it occurs.
+type IdentCount struct {
+	Name  string
+	Count int
 }
 
 func (s *sink) receive(ctx actor.Context) {
@@ -313,6 +449,12 @@ func (s *sink) receive(ctx actor.Context) {
 		s.seen[m.ID] = true
 		s.unique++
 		s.workers[m.Worker]++
+		s.bytes += int64(m.Bytes)
+		s.lines += int64(m.Lines)
+		s.words += int64(m.Words)
+		for k, v := range m.Idents {
+			s.idents[k] += v
+		}
 		s.lat = append(s.lat, now.Sub(time.Unix(0, m.SentAt)))
 		if s.first == 0 || m.SentAt < s.first {
 			s.first = m.SentAt
@@ -327,7 +469,17 @@ func (s *sink) receive(ctx actor.Context) {
 	case *reportReq:
 		lat := slices.Clone(s.lat)
 		slices.Sort(lat)
-		r := Report{Unique: s.unique, Duplicates: s.dups, Bad: s.bad, PerWorker: s.workers}
+		r := Report{Unique: s.unique, Duplicates: s.dups, Bad: s.bad, PerWorker: s.workers, Bytes: s.bytes, Lines: s.lines, Words: s.words}
+		for k, v := range s.idents {
+			r.Top = append(r.Top, IdentCount{k, v})
+		}
+		slices.SortFunc(r.Top, func(a, b IdentCount) int {
+			if a.Count != b.Count {
+				return b.Count - a.Count
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+		r.Top = r.Top[:min(len(r.Top), 10)]
 		if len(lat) > 0 {
 			r.P50, r.P99 = lat[len(lat)/2], lat[min(len(lat)*99/100, len(lat)-1)]
 			r.Seconds = s.last.Sub(time.Unix(0, s.first)).Seconds()
@@ -355,7 +507,7 @@ func runSink() error {
 	}
 	defer sys.Close()
 	n := envInt(envN)
-	s := &sink{sys: sys, n: n, every: max(envInt(envProgress), 1), seen: make([]bool, n), lat: make([]time.Duration, 0, n), workers: map[int]int{}}
+	s := &sink{sys: sys, n: n, every: max(envInt(envProgress), 1), seen: make([]bool, n), lat: make([]time.Duration, 0, n), workers: map[int]int{}, idents: map[string]int{}}
 	pid, err := sys.SpawnNamed(actor.PropsFromFunc(s.receive), sinkName)
 	if err != nil {
 		return err
