@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/shmactor/shmactor/internal/testproc"
 )
 
@@ -80,6 +82,43 @@ func BenchmarkSendBetweenNodes(b *testing.B) {
 			}
 			<-done
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
+
+// BenchmarkRequestMetrics measures what WithMeterProvider costs a 64 B
+// request between two nodes: nothing on the path itself (the counters
+// exist either way and are read at collection), so "on" should match
+// "off" within noise.
+func BenchmarkRequestMetrics(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			root := testproc.TempDir(b)
+			var opts []Option
+			if on {
+				reader := sdkmetric.NewManualReader()
+				opts = append(opts, WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+			}
+			from, to := joinT(b, root, "bench", opts...), joinT(b, root, "bench", opts...)
+			if _, err := to.SpawnNamed(PropsFromFunc(func(ctx Context) {
+				if m, ok := ctx.Message().(*Big); ok {
+					ctx.Respond(m)
+				}
+			}), "echo"); err != nil {
+				b.Fatal(err)
+			}
+			pid, err := from.Lookup("echo")
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := &Big{Data: make([]byte, 64)}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := from.Request(pid, msg, 5*time.Second); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/shmactor/shmactor/mailbox"
 	"github.com/shmactor/shmactor/shm"
 )
@@ -24,6 +26,7 @@ type options struct {
 	spin        time.Duration
 	localRoot   bool
 	oolQuota    int64
+	meter       metric.MeterProvider
 }
 
 // WithRoot sets the directory namespaces live in (default: /dev/shm/

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	proto "github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/shmactor/shmactor/internal/link"
 	"github.com/shmactor/shmactor/internal/logx"
@@ -77,9 +78,13 @@ type System struct {
 	host  *link.Host // what the layers above (topic/) use
 
 	stopWatch func()
-	closed    atomic.Bool
-	gate      atomic.Pointer[func()] // open while the pump hands a message on (pumpDispatcher)
-	pids      map[string]*proto.PID  // the pump's cache of local targets (pidOf)
+	// meter is WithMeterProvider's provider; stopMetrics unregisters the
+	// System's instruments' callback.
+	meter       metric.MeterProvider
+	stopMetrics func()
+	closed      atomic.Bool
+	gate        atomic.Pointer[func()] // open while the pump hands a message on (pumpDispatcher)
+	pids        map[string]*proto.PID  // the pump's cache of local targets (pidOf)
 }
 
 // addressPrefix is the scheme of PIDs of shmactor nodes.
@@ -110,9 +115,13 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 	s.log = slog.New(logx.Summarize(s.log.Handler()))
 	s.logT.Log = s.log
 	s.links.init()
-	cfg := proto.Configure(proto.WithLoggerFactory(func(*proto.ActorSystem) *slog.Logger {
+	protoOpts := []proto.ConfigOption{proto.WithLoggerFactory(func(*proto.ActorSystem) *slog.Logger {
 		return s.log.With("lib", "protoactor")
-	}))
+	})}
+	if o.meter != nil {
+		protoOpts = append(protoOpts, proto.WithMetricProviders(o.meter))
+	}
+	cfg := proto.Configure(protoOpts...)
 	s.ActorSystem = proto.NewActorSystemWithConfig(cfg)
 	s.installRootSpawn(o.localRoot)
 
@@ -186,6 +195,13 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		return nil, err
 	}
 	s.ProcessRegistry.RegisterAddressResolver(s.resolve)
+	if o.meter != nil {
+		s.meter = o.meter
+		if s.stopMetrics, err = s.registerMetrics(o.meter); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("shmactor: join %s: metrics: %w", ns, err)
+		}
+	}
 	s.stopWatch = s.reg.Watch(s.onEvent)
 	for _, n := range s.reg.Nodes() {
 		if n.ID == s.id {
@@ -551,6 +567,9 @@ func (s *System) Close() error {
 	}
 	if s.stopWatch != nil {
 		s.stopWatch()
+	}
+	if s.stopMetrics != nil {
+		s.stopMetrics()
 	}
 	if s.host != nil {
 		s.host.Close()

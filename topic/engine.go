@@ -38,6 +38,8 @@ type engine struct {
 	notes  notifier      // flow messages to other nodes
 
 	published, sent, delivered, dropped, waited, undelivered, unrouted, rejected atomic.Uint64
+
+	stopMetrics func() // unregisters the engine's instruments (nil: none)
 }
 
 // held is a registry name this node holds for refs subscriptions.
@@ -69,6 +71,7 @@ func engineOf(sys *actor.System) (*engine, error) {
 		e.slow.init(sys)
 		host.HandlePublish(e.onPublish)
 		host.HandleUndelivered(e.onUndelivered)
+		e.stopMetrics = e.registerMetrics()
 		return e, e.close
 	})
 	if v == nil {
@@ -373,6 +376,9 @@ func (e *engine) removeLocal(s *Subscription) {
 // close ends every subscription of this node; it runs when the System
 // closes.
 func (e *engine) close() {
+	if e.stopMetrics != nil {
+		e.stopMetrics()
+	}
 	e.mu.Lock()
 	e.closed.Store(true)
 	lastEngine.CompareAndSwap(e, nil) // let the closed System go

@@ -93,6 +93,14 @@ func TestAllowedImports(t *testing.T) {
 		// protoactor's own messages are protobuf, and so are the messages
 		// of its users: package wire encodes them with protobuf itself.
 		"google.golang.org/protobuf/",
+		// Metrics, through the OpenTelemetry API (protoactor uses it too);
+		// the SDK in tests.
+		"go.opentelemetry.io/otel",
+	}
+	// The metrics example exports to Prometheus, as a user would.
+	exampleOnly := []string{
+		"go.opentelemetry.io/otel/exporters/prometheus",
+		"github.com/prometheus/client_golang/",
 	}
 	// The benchmark is a module of its own (bench/go.mod): the peers it
 	// measures against stay out of the library's go.mod.
@@ -115,6 +123,9 @@ func TestAllowedImports(t *testing.T) {
 			list := allowed
 			if inBench {
 				list = append(slices.Clone(allowed), benchOnly...)
+			}
+			if strings.HasPrefix(f, "examples/") {
+				list = append(slices.Clone(list), exampleOnly...)
 			}
 			for _, a := range list {
 				if strings.HasPrefix(im, a) || im == strings.TrimSuffix(a, "/") {
