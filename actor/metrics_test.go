@@ -2,8 +2,13 @@ package actor
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -75,5 +80,60 @@ func TestMetrics(t *testing.T) {
 	}
 	if _, err := Join("x", WithRoot(root), WithMeterProvider(nil)); err == nil {
 		t.Fatal("a nil meter provider was taken")
+	}
+}
+
+func init() { helpers["trace-node"] = helperTraceNode }
+
+// helperTraceNode serves "traced", which answers a Ping with the trace
+// id of the trace context the message carried.
+func helperTraceNode() error {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	s, err := helperJoin()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.SpawnNamed(PropsFromFunc(func(ctx Context) {
+		if _, ok := ctx.Message().(*Ping); ok {
+			sc := trace.SpanContextFromContext(TraceContext(ctx))
+			ctx.Respond(&Pong{From: sc.TraceID().String() + " " + sc.SpanID().String()})
+		}
+	}), "traced"); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	commands(func(string, []string) {})
+	return nil
+}
+
+// A trace crosses processes: the trace context of RequestContext's ctx
+// arrives in the headers, and the handler in the other process reads it
+// back with TraceContext.
+func TestTraceAcrossProcesses(t *testing.T) {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator()) })
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "trace-node", envRoot+"="+root, envNS+"=trace")
+	p.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "trace")
+	pid := mustLookup(t, s, "traced")
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true}))
+	got, err := s.RequestContext(ctx, pid, &Ping{}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := tid.String() + " " + sid.String(); got.(*Pong).From != want {
+		t.Fatalf("the handler saw trace %q, want %q", got.(*Pong).From, want)
+	}
+	// Without a trace context, nothing is carried.
+	got, err = s.RequestContext(context.Background(), pid, &Ping{}, 10*time.Second)
+	if empty := (trace.TraceID{}).String() + " " + (trace.SpanID{}).String(); err != nil || got.(*Pong).From != empty {
+		t.Fatalf("no trace: %v, %v", got, err)
+	}
+	if err := s.SendContext(ctx, pid, &Ping{}); err != nil {
+		t.Fatal(err)
 	}
 }

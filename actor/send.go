@@ -47,8 +47,13 @@ func (s *System) Request(pid *PID, msg any, timeout time.Duration) (any, error) 
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: request to %s: timeout %v, want more than 0", ErrInvalidArgument, pidText(pid), timeout)
 	}
+	return s.request(pid, msg, timeout, nil)
+}
+
+// request is Request with the message's headers (nil for none).
+func (s *System) request(pid *PID, msg any, timeout time.Duration, header map[string]string) (any, error) {
 	f := proto.NewFuture(s.ActorSystem, timeout)
-	if err := s.send(pid, msg, f.PID()); err != nil {
+	if err := s.sendWith(pid, msg, f.PID(), header); err != nil {
 		if p, ok := s.ProcessRegistry.GetLocal(f.PID().Id); ok {
 			p.Stop(f.PID()) // ends the future and its timer
 		}
@@ -75,9 +80,23 @@ func (s *System) checkSend(op string, pid *PID, msg any) error {
 
 // send sends msg to pid with sender (nil for none), returning the problems
 // known when the message is queued. A local PID gets msg directly.
-func (s *System) send(pid *PID, msg any, sender *PID) error {
+func (s *System) send(pid *PID, msg any, sender *PID) error { return s.sendWith(pid, msg, sender, nil) }
+
+// sendWith is send with message headers (nil for none).
+func (s *System) sendWith(pid *PID, msg any, sender *PID, header map[string]string) error {
 	if node, ok := s.nodeOf(pid.Address); ok && node != s.id {
+		if len(header) > 0 {
+			env := &proto.MessageEnvelope{Header: header}
+			return s.remote(node).send(pid, msg, sender, env.Header)
+		}
 		return s.remote(node).send(pid, msg, sender)
+	}
+	if len(header) > 0 {
+		if pid.Address == s.prefix+queueNode {
+			return fmt.Errorf("%w: %s: headers on a work queue's messages", ErrInvalidArgument, pidText(pid))
+		}
+		s.Root.Send(pid, &proto.MessageEnvelope{Message: msg, Sender: sender, Header: header})
+		return nil
 	}
 	if pid.Address == s.prefix+queueNode {
 		return (&queueProcess{sys: s, name: pid.Id}).send(msg, sender, nil)
