@@ -91,20 +91,20 @@ func (s *System) sendWith(pid *PID, msg any, sender *PID, header map[string]stri
 		}
 		return s.remote(node).send(pid, msg, sender)
 	}
-	if len(header) > 0 {
-		if pid.Address == s.prefix+queueNode {
+	if pid.Address == s.prefix+queueNode {
+		if len(header) > 0 {
 			return fmt.Errorf("%w: %s: headers on a work queue's messages", ErrInvalidArgument, pidText(pid))
 		}
-		s.Root.Send(pid, &proto.MessageEnvelope{Message: msg, Sender: sender, Header: header})
-		return nil
-	}
-	if pid.Address == s.prefix+queueNode {
 		return (&queueProcess{sys: s, name: pid.Id}).send(msg, sender, nil)
 	}
 	if pid.Address != s.addr && pid.Address != localAddress {
 		if _, ok := s.ProcessRegistry.Get(pid); !ok {
 			return fmt.Errorf("%w: %s (namespace %q)", ErrNotShmPID, pidText(pid), s.ns)
 		}
+	}
+	if len(header) > 0 {
+		s.Root.Send(pid, &proto.MessageEnvelope{Message: msg, Sender: sender, Header: header})
+		return nil
 	}
 	if sender != nil {
 		s.Root.Send(pid, &proto.MessageEnvelope{Message: msg, Sender: sender})

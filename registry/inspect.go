@@ -129,8 +129,12 @@ func Clean(root, ns string) (removed bool, err error) {
 		return false, err
 	}
 	defer lock.Close()
-	if err := lock.Lock(reapLockTimeout); err != nil {
+	live, err := lockLive(d, lock)
+	if err != nil {
 		return false, fmt.Errorf("registry: clean %s: %w", ns, err)
+	}
+	if !live {
+		return false, nil // another clean removed it meanwhile
 	}
 	defer lock.Unlock()
 	s, err := inspect(d, ns)
@@ -163,12 +167,22 @@ func Clean(root, ns string) (removed bool, err error) {
 			return false, fmt.Errorf("registry: clean %s: %w", ns, err)
 		}
 	}
+	// The lock file goes while the lock is held: a process that was
+	// waiting for it to join then finds it gone and starts afresh.
+	if err := d.Remove(reapLockName); err != nil && !errors.Is(err, shm.ErrNotFound) {
+		return false, fmt.Errorf("registry: clean %s: %w", ns, err)
+	}
 	lock.Unlock()
 	lock.Close()
-	d.Remove(reapLockName)
 	path := d.Path()
 	d.Close()
-	if err := os.Remove(path); err != nil {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if fi, serr := os.Lstat(path); serr == nil && fi.IsDir() {
+			// A process joined afresh since the lock file went: the
+			// namespace removed is gone, and the directory is the
+			// new one's.
+			return true, nil
+		}
 		return false, fmt.Errorf("registry: clean %s: %w", ns, err)
 	}
 	return true, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os/user"
@@ -149,23 +150,17 @@ func Join(ns string, opts *Options) (r *Registry, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := shm.OpenDir(path, &shm.DirOptions{Create: true, Group: opts.Group})
-	if err != nil {
-		return nil, fmt.Errorf("registry: join %s: %w", ns, err)
-	}
-	defer func() {
-		if err != nil {
-			d.Close()
-		}
-	}()
-	lease, err := d.Lease()
-	if err != nil {
-		return nil, fmt.Errorf("registry: join %s: %w", ns, err)
-	}
-	cl, err := openChangelog(d)
+	d, reapLock, lease, cl, err := enter(ns, path, opts.Group)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			cl.seg.Close()
+			reapLock.Close()
+			d.Close()
+		}
+	}()
 	r = &Registry{
 		ns: ns, dir: d, cl: cl, id: lease.ID(), log: opts.Logger, interval: opts.ReapInterval,
 		nodes: map[uint64]*Node{}, excl: map[string]Entry{}, shared: map[string]map[uint64]Entry{},
@@ -179,9 +174,7 @@ func Join(ns string, opts *Options) (r *Registry, err error) {
 	if r.interval <= 0 {
 		r.interval = defaultReapInterval
 	}
-	if r.reapLock, err = d.OpenLock(reapLockName); err != nil {
-		return nil, err
-	}
+	r.reapLock = reapLock
 	if r.reaperLock, err = d.OpenLock(reaperLockName); err != nil {
 		return nil, err
 	}
@@ -210,6 +203,83 @@ func Join(ns string, opts *Options) (r *Registry, err error) {
 	r.rescan()
 	go r.watch()
 	return r, nil
+}
+
+// enter opens the namespace directory at path, creating it if needed, and
+// takes this process's lease and the changelog there. It does so holding
+// the reap lock, which Clean holds while it decides and removes: a
+// process is never half-way in when Clean looks (a lease's temporary file
+// or a changelog opened but no lease yet), and a directory Clean removed
+// while this process waited for the lock is left for a fresh one.
+func enter(ns, path, group string) (d *shm.Dir, reapLock *shm.Lock, lease *shm.Lease, cl *changelog, err error) {
+	for attempt := 0; ; attempt++ {
+		var retry bool
+		d, reapLock, lease, cl, retry, err = tryEnter(path, group)
+		if err == nil {
+			return d, reapLock, lease, cl, nil
+		}
+		if !retry || attempt >= 20 {
+			return nil, nil, nil, nil, fmt.Errorf("registry: join %s: %w", ns, err)
+		}
+	}
+}
+
+func tryEnter(path, group string) (*shm.Dir, *shm.Lock, *shm.Lease, *changelog, bool, error) {
+	d, err := shm.OpenDir(path, &shm.DirOptions{Create: true, Group: group})
+	if err != nil {
+		// Not found: removed between the walk's steps.
+		return nil, nil, nil, nil, errors.Is(err, shm.ErrNotFound), err
+	}
+	reapLock, err := d.OpenLock(reapLockName)
+	if err != nil {
+		d.Close()
+		// Not found: the directory removed since it was opened.
+		return nil, nil, nil, nil, errors.Is(err, shm.ErrNotFound) || errors.Is(err, fs.ErrNotExist), err
+	}
+	fail := func(retry bool, err error) (*shm.Dir, *shm.Lock, *shm.Lease, *changelog, bool, error) {
+		reapLock.Close()
+		d.Close()
+		return nil, nil, nil, nil, retry, err
+	}
+	live, err := lockLive(d, reapLock)
+	if err != nil {
+		return fail(false, err)
+	}
+	if !live {
+		return fail(true, errCleaned)
+	}
+	lease, err := d.Lease()
+	if err != nil {
+		return fail(false, err)
+	}
+	cl, err := openChangelog(d)
+	if err != nil {
+		return fail(false, err)
+	}
+	reapLock.Unlock()
+	return d, reapLock, lease, cl, false, nil
+}
+
+// errCleaned says the namespace directory was removed under a process
+// about to join it.
+var errCleaned = errors.New("namespace removed meanwhile")
+
+// lockLive takes the reap lock of d and reports whether d is still a
+// namespace: Clean removes the lock file before it lets go of the lock,
+// so a process that finds it gone holds the lock of a directory removed
+// or about to be (and the lock is released again).
+func lockLive(d *shm.Dir, l *shm.Lock) (bool, error) {
+	if err := l.Lock(reapLockTimeout); err != nil {
+		return false, err
+	}
+	if _, err := d.ReadFile(reapLockName, 0); err != nil {
+		l.Unlock()
+		if errors.Is(err, shm.ErrNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // namespacePath returns where namespace ns lives.

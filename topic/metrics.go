@@ -63,12 +63,31 @@ func (e *engine) registerMetrics() func() {
 			subs = append(subs, s)
 		}
 		e.mu.Unlock()
+		// Subscriptions with the same pattern and group share attributes:
+		// observe their sum once (a gauge observed twice keeps the last).
+		type key struct{ pattern, group string }
+		type sums struct{ delivered, dropped, pending int64 }
+		var order []key
+		by := map[key]*sums{}
 		for _, s := range subs {
+			k := key{s.pattern, s.group}
+			v := by[k]
+			if v == nil {
+				v = &sums{}
+				by[k] = v
+				order = append(order, k)
+			}
 			ss := s.Stats()
-			attrs := metric.WithAttributes(append(base[:len(base):len(base)], attribute.String("topic.pattern", s.pattern), attribute.String("topic.group", s.group))...)
-			o.ObserveInt64(delivered, int64(ss.Delivered), attrs)
-			o.ObserveInt64(dropped, int64(ss.Dropped), attrs)
-			o.ObserveInt64(pending, int64(ss.Pending), attrs)
+			v.delivered += int64(ss.Delivered)
+			v.dropped += int64(ss.Dropped)
+			v.pending += int64(ss.Pending)
+		}
+		for _, k := range order {
+			v := by[k]
+			attrs := metric.WithAttributes(append(base[:len(base):len(base)], attribute.String("topic.pattern", k.pattern), attribute.String("topic.group", k.group))...)
+			o.ObserveInt64(delivered, v.delivered, attrs)
+			o.ObserveInt64(dropped, v.dropped, attrs)
+			o.ObserveInt64(pending, v.pending, attrs)
 		}
 		return nil
 	}, obs...)

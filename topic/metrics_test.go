@@ -62,3 +62,109 @@ func TestTopicMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Two subscriptions of a node with the same pattern (and no group) share
+// their attributes: what they observe is their sum, not one of them.
+func TestTopicMetricsSamePattern(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	s := joinT(t, testproc.TempDir(t), "tmetricsdup", actor.WithMeterProvider(mp))
+	c1, c2 := newCollector(10), newCollector(10)
+	if _, err := SubscribeFunc(s, "dup.*", c1.fn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SubscribeFunc(s, "dup.*", c2.fn); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := Publish(s, "dup.x", &Note{Text: "n"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		c1.next(t)
+		c2.next(t)
+	}
+	var rm metricdata.ResourceMetrics
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		var delivered int64
+		points := 0
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "topic.subscription.delivered" {
+					for _, p := range sum.DataPoints {
+						if v, ok := p.Attributes.Value("topic.pattern"); ok && v.AsString() == "dup.*" {
+							delivered += p.Value
+							points++
+						}
+					}
+				}
+			}
+		}
+		if delivered == 10 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic.subscription.delivered for dup.*: %d in %d points, want 10", delivered, points)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The pending gauge of two subscriptions with the same pattern is what
+// both hold, not what one does.
+func TestTopicMetricsSamePatternPending(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	s := joinT(t, testproc.TempDir(t), "tmetricspend", actor.WithMeterProvider(mp))
+	release := make(chan struct{})
+	defer close(release)
+	var subs []*Subscription
+	for range 2 {
+		sub, err := SubscribeFunc(s, "held.*", func(string, any) { <-release })
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, sub)
+	}
+	for range 4 {
+		if err := Publish(s, "held.x", &Note{Text: "n"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		want := int64(subs[0].Stats().Pending + subs[1].Stats().Pending)
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		var pending int64
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "topic.subscription.pending" {
+					for _, p := range g.DataPoints {
+						if v, ok := p.Attributes.Value("topic.pattern"); ok && v.AsString() == "held.*" {
+							pending += p.Value
+						}
+					}
+				}
+			}
+		}
+		again := int64(subs[0].Stats().Pending + subs[1].Stats().Pending)
+		if want == again && want >= 4 {
+			if pending != want {
+				t.Fatalf("topic.subscription.pending for held.*: %d, the subscriptions hold %d", pending, want)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscriptions never settled: %d pending", again)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

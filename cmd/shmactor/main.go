@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shmactor/shmactor/actor"
+	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/registry"
 	"github.com/shmactor/shmactor/shm"
 )
@@ -462,26 +463,66 @@ func cmdTrust(args []string, w io.Writer) error {
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: trust add needs identity files", errUsage)
 	}
+	// What the store holds already, by name; it must be a store nodes
+	// load, or what is appended would not count.
+	have := map[string]string{}
+	old, err := os.ReadFile(store)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		if _, err := seal.LoadTrustStore(store); err != nil {
+			return fmt.Errorf("not adding to %s, which nodes would refuse: %w", store, err)
+		}
+		for l := range strings.Lines(string(old)) {
+			if f := strings.Fields(l); len(f) >= 2 && f[0][0] != '#' {
+				have[f[0]] = f[1]
+			}
+		}
+	}
 	var lines []string
 	for _, p := range fs.Args() {
 		line, err := actor.IdentityTrustLine(p)
 		if err != nil {
 			return err
 		}
+		f := strings.Fields(line)
+		switch key, ok := have[f[0]]; {
+		case ok && key == f[1]:
+			fmt.Fprintf(w, "%s is in %s already\n", f[0], store)
+			continue
+		case ok:
+			return fmt.Errorf("%s trusts another key named %q already (%s has %s); remove that line first", store, f[0], p, f[1])
+		}
+		have[f[0]] = f[1]
 		lines = append(lines, line)
+	}
+	if len(lines) == 0 {
+		return nil
 	}
 	f, err := os.OpenFile(store, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	var b strings.Builder
+	if len(old) > 0 && old[len(old)-1] != '\n' {
+		b.WriteByte('\n') // a store edited by hand without a final newline
+	}
 	for _, l := range lines {
-		if _, err := fmt.Fprintln(f, l); err != nil {
-			return err
-		}
+		b.WriteString(l + "\n")
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, l := range lines {
 		fmt.Fprintf(w, "added %s to %s\n", strings.Fields(l)[0], store)
 	}
-	return f.Close()
+	return nil
 }
 
 func cmdBench(args []string, w io.Writer) error {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shmactor/shmactor/actor"
+	"github.com/shmactor/shmactor/internal/seal"
 	"github.com/shmactor/shmactor/topic"
 )
 
@@ -266,5 +267,78 @@ func TestPubSubReq(t *testing.T) {
 	}
 	if err := sub.Wait(); err != nil {
 		t.Fatalf("sub -count 1: %v", err)
+	}
+}
+
+// trust add keeps the store one that nodes load: it appends on a line
+// of its own after a store edited by hand without a final newline, an
+// identity already trusted is not listed twice, and an identity whose
+// name is trusted with another key is refused, store unchanged.
+func TestTrustAddKeepsStoreLoadable(t *testing.T) {
+	dir := t.TempDir()
+	alice, bob, store := filepath.Join(dir, "alice.key"), filepath.Join(dir, "bob.key"), filepath.Join(dir, "trusted")
+	line, code := cli(t, "keygen", "-name", "alice", alice)
+	if code != 0 {
+		t.Fatalf("keygen alice (exit %d): %s", code, line)
+	}
+	if out, code := cli(t, "keygen", "-name", "bob", bob); code != 0 {
+		t.Fatalf("keygen bob (exit %d): %s", code, out)
+	}
+	// Written by hand: a comment, and alice's line with no newline.
+	if err := os.WriteFile(store, []byte("# ours\n"+strings.TrimSpace(line)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := cli(t, "trust", "add", "-store", store, bob); code != 0 {
+		t.Fatalf("trust add bob (exit %d): %s", code, out)
+	}
+	if out, code := cli(t, "trust", "add", "-store", store, bob, alice); code != 0 {
+		t.Fatalf("trust add bob alice again (exit %d): %s", code, out)
+	}
+	load := func() *seal.TrustStore {
+		t.Helper()
+		ts, err := seal.LoadTrustStore(store)
+		if err != nil {
+			b, _ := os.ReadFile(store)
+			t.Fatalf("the store no longer loads: %v\n%s", err, b)
+		}
+		return ts
+	}
+	if n := load().Len(); n != 2 {
+		t.Errorf("store trusts %d identities, want 2", n)
+	}
+	before, _ := os.ReadFile(store)
+	other := filepath.Join(dir, "other-alice.key")
+	if out, code := cli(t, "keygen", "-name", "alice", other); code != 0 {
+		t.Fatalf("keygen another alice (exit %d): %s", code, out)
+	}
+	if out, code := cli(t, "trust", "add", "-store", store, other); code != 1 || !strings.Contains(out, "alice") {
+		t.Errorf("trust add of another key named alice: exit %d, want 1: %s", code, out)
+	}
+	if after, _ := os.ReadFile(store); !bytes.Equal(after, before) {
+		t.Errorf("a refused trust add changed the store:\n%s", after)
+	}
+	load()
+}
+
+// trust add refuses a store that nodes would refuse (here, writable by
+// others) rather than report success adding to it.
+func TestTrustAddRefusesUnloadableStore(t *testing.T) {
+	dir := t.TempDir()
+	key, store := filepath.Join(dir, "alice.key"), filepath.Join(dir, "trusted")
+	if out, code := cli(t, "keygen", "-name", "alice", key); code != 0 {
+		t.Fatalf("keygen (exit %d): %s", code, out)
+	}
+	if err := os.WriteFile(store, []byte("# ours\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(store, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, code := cli(t, "trust", "add", "-store", store, key)
+	if code != 1 || !strings.Contains(out, "writable") {
+		t.Errorf("trust add to a store of mode 0666: exit %d, want 1 saying why: %s", code, out)
+	}
+	if b, _ := os.ReadFile(store); string(b) != "# ours\n" {
+		t.Errorf("store changed: %q", b)
 	}
 }

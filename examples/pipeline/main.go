@@ -334,7 +334,7 @@ func (p *pipeline) work() error {
 }
 
 // finish waits for the sink to have every result. When results stop
-// coming short of the total (a killed worker held some items), it asks
+// coming short of the total and a worker has died (it held some items), it asks
 // the sink which are missing and has the source send them again. It
 // returns how many were sent again.
 func (p *pipeline) finish() (int, error) {
@@ -359,7 +359,13 @@ func (p *pipeline) finish() (int, error) {
 		if time.Since(since) < time.Second {
 			continue
 		}
-		// Nothing for a second: whatever is missing is not coming.
+		// Nothing for a second, and a worker died: whatever is missing
+		// is not coming. With every worker alive it is on its way (a
+		// large file takes a worker a while), and sending it again
+		// would only do it twice.
+		if !p.workerGone() {
+			continue
+		}
 		p.sink.send("missing")
 		if l, err = p.sink.expect("missing", 30*time.Second); err != nil {
 			return resent, err
@@ -377,6 +383,16 @@ func (p *pipeline) finish() (int, error) {
 		since = time.Now()
 	}
 	return resent, errors.New("the sink did not get every result within 5 minutes")
+}
+
+// workerGone reports whether a worker process has exited.
+func (p *pipeline) workerGone() bool {
+	for _, w := range p.workers {
+		if w.exited() {
+			return true
+		}
+	}
+	return false
 }
 
 // showProgress prints a progress line, or a bar on a terminal.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -222,4 +223,36 @@ func TestPipelineFilesChaos(t *testing.T) {
 		fmt.Sprintf(`^  messages     %d of %d processed, 0 duplicates at the sink$`, files, files),
 		`^  result       every message accounted for$`,
 	)
+}
+
+// A file that takes a worker more than a second is slow, not lost: with
+// no worker gone nothing is sent again, and no worker is said killed.
+func TestPipelineSlowFile(t *testing.T) {
+	dir := t.TempDir()
+	// Base64 text: short identifiers by the million, slow to count.
+	raw := make([]byte, 48<<20)
+	x := uint32(1)
+	for i := range raw {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		raw[i] = byte(x)
+	}
+	b := []byte(base64.StdEncoding.EncodeToString(raw))
+	if err := os.WriteFile(filepath.Join(dir, "slow.txt"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "small.go"), []byte("package small\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := runPipeline(t, "-in "+dir+" -workers 1")
+	expectLines(t, out,
+		`^  messages     2 of 2 processed, 0 duplicates at the sink$`,
+		`^  result       every message accounted for$`,
+	)
+	for _, bad := range []string{"never reached the sink", "killed"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("no worker died, yet the pipeline says %q", bad)
+		}
+	}
 }
