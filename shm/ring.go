@@ -178,6 +178,62 @@ func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
 	if r.lease, err = d.acquireLease(); err != nil {
 		return nil, err
 	}
+	return r.attach(d, seg)
+}
+
+// view checks seg's ring header and returns a Ring over it that is not
+// attached: no lease, no owner entry; fit only for reading its header.
+func view(d *Dir, seg *Segment) (r *Ring, err error) {
+	defer seg.guard(&err, faultOn())
+	body := seg.Body()
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("%w: ring %s: %s", ErrCorrupt, seg.path(), fmt.Sprintf(format, args...))
+	}
+	if len(body) < ringHdrSize {
+		return nil, corrupt("body of %d bytes has no room for the ring header", len(body))
+	}
+	h := u64s(body[:ringHdrSize])
+	field := func(off int) int {
+		v := atomic.LoadUint64(&h[off/8])
+		if v > uint64(MaxSegmentSize) {
+			return -1
+		}
+		return int(v)
+	}
+	c := RingConfig{Cells: field(rhCells), CellSize: field(rhCellSize), MaxRecord: field(rhMaxRecord), MaxOwners: field(rhMaxOwners), ReclaimAfter: time.Second}
+	g, err := c.geometry()
+	if err != nil {
+		return nil, corrupt("header geometry: %v", err)
+	}
+	if field(rhOwnersOff) != g.ownersOff || field(rhDataOff) != g.dataOff {
+		return nil, corrupt("offsets %d/%d do not match geometry %d/%d", field(rhOwnersOff), field(rhDataOff), g.ownersOff, g.dataOff)
+	}
+	if g.bodySize > len(body) {
+		return nil, fmt.Errorf("%w: ring %s needs %d body bytes, has %d", ErrTruncated, seg.path(), g.bodySize, len(body))
+	}
+	return &Ring{seg: seg, dir: d, g: g, hdr: h, owners: u64s(body[g.ownersOff : g.ownersOff+g.MaxOwners*ownerSize])}, nil
+}
+
+// ReadRingStats returns the counters of the ring called name without
+// attaching to it: the segment is mapped read-only, and neither a lease
+// nor an owner entry is taken, so tools can watch rings of a namespace
+// they do not join.
+func ReadRingStats(d *Dir, name string) (s RingStats, err error) {
+	seg, err := d.OpenSegmentReadOnly(name, KindRing)
+	if err != nil {
+		return s, err
+	}
+	defer seg.Close()
+	r, err := view(d, seg)
+	if err != nil {
+		return s, err
+	}
+	defer seg.guard(&err, faultOn())
+	return r.counters(), nil
+}
+
+// attach takes an owner entry of r for this process (r.lease is held).
+func (r *Ring) attach(d *Dir, seg *Segment) (_ *Ring, err error) {
 	if r.me, err = r.attachOwner(); err != nil {
 		d.releaseLease()
 		return nil, err
@@ -1102,6 +1158,12 @@ func (r *Ring) Stats() (s RingStats, err error) {
 		return s, err
 	}
 	defer r.seg.guard(&err, faultOn())
+	return r.counters(), nil
+}
+
+// counters adds up the ring's counters: the retired ones and those of
+// its live owners. The caller guards faults.
+func (r *Ring) counters() (s RingStats) {
 	var c [nCounters]uint64
 	ret := r.retired()
 	for k := range ret {
@@ -1124,7 +1186,7 @@ func (r *Ring) Stats() (s RingStats, err error) {
 	if gone := s.Popped + s.Lost + s.Corrupt; s.Pushed > gone {
 		s.Len = int(s.Pushed - gone)
 	}
-	return s, nil
+	return s
 }
 
 // Backlog reports whether the ring holds cells claimed or committed and

@@ -313,3 +313,32 @@ func TestRingPushBatch(t *testing.T) {
 		t.Fatalf("oversized batch pushed %d records", n)
 	}
 }
+
+// ReadRingStats reads a ring's counters without attaching: the same
+// figures as Stats, and no owner added.
+func TestReadRingStats(t *testing.T) {
+	d := openTestDir(t)
+	r := newTestRing(t, d, RingConfig{Cells: 64, CellSize: 64})
+	for i := 0; i < 5; i++ {
+		if err := r.TryPush([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.TryPop(nil); err != nil {
+		t.Fatal(err)
+	}
+	want, err := r.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRingStats(d, "ring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want || got.Owners != 1 || got.Len != 4 {
+		t.Fatalf("ReadRingStats %+v, Stats %+v", got, want)
+	}
+	if _, err := ReadRingStats(d, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a ring that is not there: %v, want ErrNotFound", err)
+	}
+}

@@ -382,12 +382,8 @@ func nodeStats(root, ns string) ([]statsRow, error) {
 	var rows []statsRow
 	for _, n := range s.Nodes {
 		r := statsRow{Node: hex16(n.ID), Alive: n.Alive, Inbox: n.Inbox, At: time.Now()}
-		ring, err := shm.OpenRing(d, n.Inbox)
-		if err == nil {
-			r.Stats, err = ring.Stats()
-			ring.Close()
-		}
-		if err != nil {
+		var err error
+		if r.Stats, err = shm.ReadRingStats(d, n.Inbox); err != nil {
 			r.Err = err.Error()
 		}
 		rows = append(rows, r)

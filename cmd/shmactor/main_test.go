@@ -136,7 +136,12 @@ func TestLsAndClean(t *testing.T) {
 		t.Errorf("the live namespace broke: %v", err)
 	}
 
+	before, _ := os.ReadDir(filepath.Join(root, "live"))
 	out, code = cli(t, "stats", "-root", root, "-json", "live")
+	// stats reads without joining: it leaves no file (lease) behind.
+	if after, _ := os.ReadDir(filepath.Join(root, "live")); len(after) != len(before) {
+		t.Errorf("stats changed the namespace: %d files before, %d after", len(before), len(after))
+	}
 	var row statsRow
 	if code != 0 || json.Unmarshal([]byte(strings.TrimSpace(out)), &row) != nil || !row.Alive || row.Err != "" {
 		t.Errorf("stats (exit %d): %s", code, out)
