@@ -40,6 +40,9 @@ type engine struct {
 	published, sent, delivered, dropped, waited, undelivered, unrouted, rejected atomic.Uint64
 
 	stopMetrics func() // unregisters the engine's instruments (nil: none)
+	// ended holds the deliveries and drops of subscriptions that have
+	// ended, by pattern and group (e.mu), for the per-pattern counters.
+	ended map[[2]string]Stats
 }
 
 // held is a registry name this node holds for refs subscriptions.
@@ -359,6 +362,17 @@ func (e *engine) addLocal(s *Subscription) error {
 func (e *engine) removeLocal(s *Subscription) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if _, ok := e.subs[s]; ok {
+		// Its counts stay in the pattern's counters, which never go down.
+		if e.ended == nil {
+			e.ended = map[[2]string]Stats{}
+		}
+		k, st := [2]string{s.pattern, s.group}, s.Stats()
+		old := e.ended[k]
+		old.Delivered += st.Delivered
+		old.Dropped += st.Dropped
+		e.ended[k] = old
+	}
 	delete(e.subs, s)
 	if s.group != "" {
 		return

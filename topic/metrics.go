@@ -62,13 +62,19 @@ func (e *engine) registerMetrics() func() {
 		for s := range e.subs {
 			subs = append(subs, s)
 		}
-		e.mu.Unlock()
-		// Subscriptions with the same pattern and group share attributes:
-		// observe their sum once (a gauge observed twice keeps the last).
 		type key struct{ pattern, group string }
 		type sums struct{ delivered, dropped, pending int64 }
 		var order []key
 		by := map[key]*sums{}
+		// Subscriptions that ended still count: a counter never goes down.
+		for k, st := range e.ended {
+			kk := key{k[0], k[1]}
+			by[kk] = &sums{delivered: int64(st.Delivered), dropped: int64(st.Dropped)}
+			order = append(order, kk)
+		}
+		e.mu.Unlock()
+		// Subscriptions with the same pattern and group share attributes:
+		// observe their sum once (a gauge observed twice keeps the last).
 		for _, s := range subs {
 			k := key{s.pattern, s.group}
 			v := by[k]

@@ -168,3 +168,44 @@ func TestTopicMetricsSamePatternPending(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A pattern's delivered counter keeps what a subscription delivered
+// after it ends: counters never go down.
+func TestTopicMetricsAfterUnsubscribe(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	a := joinT(t, testproc.TempDir(t), "tmetrics2", actor.WithMeterProvider(mp))
+	c := newCollector(5)
+	sub, err := SubscribeFunc(a, "ended.*", c.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if err := Publish(a, "ended.x", &Note{Text: "n"}); err != nil {
+			t.Fatal(err)
+		}
+		c.next(t)
+	}
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var delivered int64 = -1
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "topic.subscription.delivered" {
+				for _, p := range sum.DataPoints {
+					if v, ok := p.Attributes.Value("topic.pattern"); ok && v.AsString() == "ended.*" {
+						delivered = p.Value
+					}
+				}
+			}
+		}
+	}
+	if delivered != 5 {
+		t.Fatalf("delivered for the ended subscription's pattern: %d, want 5", delivered)
+	}
+}
