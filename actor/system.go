@@ -82,9 +82,11 @@ type System struct {
 	// System's instruments' callback.
 	meter       metric.MeterProvider
 	stopMetrics func()
-	closed      atomic.Bool
-	gate        atomic.Pointer[func()] // open while the pump hands a message on (pumpDispatcher)
-	pids        map[string]*proto.PID  // the pump's cache of local targets (pidOf)
+	// kinds are the kinds of actor this node offers (RegisterKind).
+	kinds  kinds
+	closed atomic.Bool
+	gate   atomic.Pointer[func()] // open while the pump hands a message on (pumpDispatcher)
+	pids   map[string]*proto.PID  // the pump's cache of local targets (pidOf)
 }
 
 // addressPrefix is the scheme of PIDs of shmactor nodes.

@@ -1,0 +1,258 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	proto "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shmactor/shmactor/registry"
+	"github.com/shmactor/shmactor/shm"
+)
+
+// Kinds: a process offers kinds of actor (a name and the Props to make
+// one), and any process of the namespace spawns actors of a kind on a
+// node that offers it. A node offering a kind holds the shared registry
+// name "kind/<kind>", whose target is its spawner actor: the request to
+// spawn goes to that actor, which spawns and answers with the PID or the
+// reason it could not.
+
+// ErrNoKind is returned by SpawnKind when no node (or not the node asked
+// for) offers the kind.
+var ErrNoKind = errors.New("shmactor: no node offers that kind")
+
+const kindPrefix = "kind/"
+
+// spawnKind asks a node's spawner for an actor of a kind.
+type spawnKind struct {
+	Kind, Name string
+}
+
+// spawnedKind is the spawner's answer: the PID, or what went wrong
+// (Code: 1 no such kind here, 2 the name is taken, 3 other).
+type spawnedKind struct {
+	Address, ID string
+	Code        uint8
+	Err         string
+}
+
+func init() {
+	for _, err := range []error{
+		RegisterMessageName[*spawnKind]("shmactor.spawnKind"),
+		RegisterMessageName[*spawnedKind]("shmactor.spawnedKind"),
+	} {
+		if err != nil {
+			panic(err)
+		}
+	}
+}
+
+// kinds is a System's offered kinds and its spawner.
+type kinds struct {
+	mu      sync.Mutex
+	props   map[string]*Props
+	spawner *PID
+	next    int // round robin among equally loaded nodes
+}
+
+// RegisterKind offers kind in this process: any process of the
+// namespace may then spawn an actor of it here with SpawnKind, made from
+// props (spawned from the System's root, so not a child of the caller's).
+// A kind is 1 to 200 bytes of the registry's name characters; offering
+// one twice makes ErrInvalidArgument, and nil Props as well.
+func (s *System) RegisterKind(kind string, props *Props) error {
+	if props == nil {
+		return fmt.Errorf("%w: register kind %q: nil Props", ErrInvalidArgument, kind)
+	}
+	if err := registry.ValidName(kindPrefix + kind); err != nil || kind == "" || strings.Contains(kind, "/") {
+		return fmt.Errorf("%w: register kind %q: not a valid kind name", ErrInvalidArgument, kind)
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("%w: register kind %q", ErrClosed, kind)
+	}
+	k := &s.kinds
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.props[kind] != nil {
+		return fmt.Errorf("%w: register kind %q: already offered", ErrInvalidArgument, kind)
+	}
+	if k.spawner == nil {
+		k.spawner = s.Root.Spawn(proto.PropsFromFunc(s.spawnerReceive))
+		if k.props == nil {
+			k.props = map[string]*Props{}
+		}
+	}
+	if err := s.reg.Subscribe(kindPrefix+kind, k.spawner.Id); err != nil {
+		return fmt.Errorf("shmactor: register kind %q: %w", kind, err)
+	}
+	k.props[kind] = props
+	return nil
+}
+
+// spawnerReceive spawns actors of the kinds this node offers.
+func (s *System) spawnerReceive(ctx proto.Context) {
+	m, ok := ctx.Message().(*spawnKind)
+	if !ok {
+		return
+	}
+	s.kinds.mu.Lock()
+	props := s.kinds.props[m.Kind]
+	s.kinds.mu.Unlock()
+	if props == nil {
+		ctx.Respond(&spawnedKind{Code: 1, Err: fmt.Sprintf("node %016x does not offer kind %q", s.id, m.Kind)})
+		return
+	}
+	var pid *PID
+	var err error
+	if m.Name != "" {
+		pid, err = s.SpawnNamed(props, m.Name)
+	} else {
+		pid = s.Root.Spawn(props)
+		if pid == nil {
+			err = ErrClosed
+		}
+	}
+	switch {
+	case errors.Is(err, registry.ErrNameTaken), errors.Is(err, proto.ErrNameExists):
+		ctx.Respond(&spawnedKind{Code: 2, Err: err.Error()})
+	case err != nil:
+		ctx.Respond(&spawnedKind{Code: 3, Err: err.Error()})
+	default:
+		if pid.Address == localAddress {
+			pid = proto.NewPID(s.addr, pid.Id)
+		}
+		ctx.Respond(&spawnedKind{Address: pid.Address, ID: pid.Id})
+	}
+}
+
+// SpawnOption chooses where and how SpawnKind spawns.
+type SpawnOption func(*spawnOptions)
+
+type spawnOptions struct {
+	node uint64
+	name string
+}
+
+// OnNode spawns on the node given (an id, as NodeID returns it); without
+// it SpawnKind picks a node.
+func OnNode(node uint64) SpawnOption { return func(o *spawnOptions) { o.node = node } }
+
+// Named spawns the actor under name, registered in the namespace as
+// SpawnNamed does.
+func Named(name string) SpawnOption { return func(o *spawnOptions) { o.name = name } }
+
+// SpawnKind spawns an actor of kind on a node that offers it
+// (RegisterKind) and returns its PID once it exists, or fails by ctx's
+// deadline. Without OnNode it picks the node with the fewest messages
+// waiting in its inbox (read from shared memory: the least busy right
+// now), the first in turn among equals, so that spawns spread over idle
+// nodes. It fails with ErrNoKind when no node offers kind (or the one
+// asked for does not), registry.ErrNameTaken when Named's name is held,
+// mailbox.ErrNodeGone when the node is gone, ErrInvalidArgument for a
+// nil Context, and ctx's error when it ends first.
+func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption) (*PID, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: spawn kind %q: nil Context", ErrInvalidArgument, kind)
+	}
+	var o spawnOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.name != "" {
+		if err := s.checkSpawn(PropsFromFunc(func(Context) {}), o.name); err != nil {
+			return nil, err
+		}
+	}
+	s.reg.Sync()
+	offers := s.reg.Holders(kindPrefix + kind)
+	var target *registry.Entry
+	switch {
+	case o.node != 0:
+		for i := range offers {
+			if offers[i].Node == o.node {
+				target = &offers[i]
+			}
+		}
+	case len(offers) > 0:
+		target = s.leastLoaded(offers)
+	}
+	if target == nil {
+		where := "any node"
+		if o.node != 0 {
+			where = fmt.Sprintf("node %016x", o.node)
+		}
+		return nil, &userError{msg: fmt.Sprintf("shmactor: spawn kind %q: %s of namespace %q does not offer it", kind, where, s.ns), err: ErrNoKind}
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return nil, ctx.Err()
+	}
+	type answer struct {
+		v   any
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		v, err := s.Request(proto.NewPID(s.NodeAddress(target.Node), target.Target), &spawnKind{Kind: kind, Name: o.name}, timeout)
+		done <- answer{v, err}
+	}()
+	var a answer
+	select {
+	case a = <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if a.err != nil {
+		return nil, fmt.Errorf("shmactor: spawn kind %q on node %016x: %w", kind, target.Node, a.err)
+	}
+	r, ok := a.v.(*spawnedKind)
+	if !ok {
+		return nil, fmt.Errorf("shmactor: spawn kind %q on node %016x: answered %T", kind, target.Node, a.v)
+	}
+	switch r.Code {
+	case 0:
+		return proto.NewPID(r.Address, r.ID), nil
+	case 1:
+		return nil, &userError{msg: "shmactor: spawn kind " + fmt.Sprintf("%q: ", kind) + r.Err, err: ErrNoKind}
+	case 2:
+		return nil, &userError{msg: "shmactor: spawn kind " + fmt.Sprintf("%q: ", kind) + r.Err, err: registry.ErrNameTaken}
+	}
+	return nil, fmt.Errorf("shmactor: spawn kind %q on node %016x: %s", kind, target.Node, r.Err)
+}
+
+// leastLoaded picks, among the nodes offering a kind, the one with the
+// fewest records in its inbox, taking turns among equals.
+func (s *System) leastLoaded(offers []registry.Entry) *registry.Entry {
+	best, bestLen := -1, 0
+	s.kinds.mu.Lock()
+	start := s.kinds.next
+	s.kinds.next++
+	s.kinds.mu.Unlock()
+	for j := range offers {
+		i := (start + j) % len(offers)
+		n, err := s.reg.Node(offers[i].Node)
+		if err != nil {
+			continue
+		}
+		st, err := shm.ReadRingStats(s.reg.Dir(), n.Inbox)
+		if err != nil {
+			continue
+		}
+		if best < 0 || st.Len < bestLen {
+			best, bestLen = i, st.Len
+		}
+	}
+	if best < 0 {
+		best = start % len(offers)
+	}
+	return &offers[best]
+}

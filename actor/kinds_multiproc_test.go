@@ -1,0 +1,108 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmactor/shmactor/internal/testproc"
+	"github.com/shmactor/shmactor/registry"
+)
+
+func init() { helpers["kind-node"] = helperKindNode }
+
+// doubler answers Ping{N} with Pong{2N} and its process id.
+func doubler() *Props {
+	return PropsFromFunc(func(ctx Context) {
+		if p, ok := ctx.Message().(*Ping); ok {
+			ctx.Respond(&Pong{N: 2 * p.N, From: fmt.Sprint(os.Getpid())})
+		}
+	})
+}
+
+// helperKindNode offers the kind "doubler" and waits.
+func helperKindNode() error {
+	s, err := helperJoin()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.RegisterKind("doubler", doubler()); err != nil {
+		return err
+	}
+	fmt.Printf("ready %016x\n", s.NodeID())
+	commands(func(string, []string) {})
+	return nil
+}
+
+// An actor of a kind another process offers is spawned there, by kind
+// and by name; the errors say what is wrong.
+func TestSpawnKindAcrossProcesses(t *testing.T) {
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "kind-node", envRoot+"="+root, envNS+"=kinds")
+	child := p.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "kinds")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	pid, err := s.SpawnKind(ctx, "doubler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(pid.Address, child) {
+		t.Fatalf("spawned at %s, want the node %s that offers the kind", pid.Address, child)
+	}
+	got, err := s.Request(pid, &Ping{N: 21}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pong := got.(*Pong); pong.N != 42 || pong.From != fmt.Sprint(p.Pid()) {
+		t.Fatalf("answered %+v, want 42 from pid %d", pong, p.Pid())
+	}
+
+	if _, err := s.SpawnKind(ctx, "doubler", Named("d1")); err != nil {
+		t.Fatal(err)
+	}
+	named := mustLookup(t, s, "d1")
+	if got, err := s.Request(named, &Ping{N: 1}, 5*time.Second); err != nil || got.(*Pong).N != 2 {
+		t.Fatalf("the named actor answered %v, %v", got, err)
+	}
+	if _, err := s.SpawnKind(ctx, "doubler", Named("d1")); !errors.Is(err, registry.ErrNameTaken) {
+		t.Fatalf("a second actor named d1: %v, want registry.ErrNameTaken", err)
+	}
+	if _, err := s.SpawnKind(ctx, "nope"); !errors.Is(err, ErrNoKind) {
+		t.Fatalf("a kind nobody offers: %v, want ErrNoKind", err)
+	}
+	_, err = s.SpawnKind(ctx, "doubler", OnNode(s.NodeID()))
+	if !errors.Is(err, ErrNoKind) {
+		t.Fatalf("a kind the node asked for does not offer: %v, want ErrNoKind", err)
+	}
+	checkMessage(t, err)
+
+	// This node offers it too: spawns spread over both, the least busy
+	// first.
+	if err := s.RegisterKind("doubler", doubler()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RegisterKind("doubler", doubler()); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("offering a kind twice: %v, want ErrInvalidArgument", err)
+	}
+	nodes := map[string]bool{}
+	for i := 0; i < 6; i++ {
+		pid, err := s.SpawnKind(ctx, "doubler")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[pid.Address] = true
+	}
+	if len(nodes) != 2 {
+		t.Fatalf("six spawns went to %d nodes, want both", len(nodes))
+	}
+	if _, err := s.SpawnKind(nil, "doubler"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("nil Context: %v", err)
+	}
+}
