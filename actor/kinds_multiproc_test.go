@@ -106,3 +106,71 @@ func TestSpawnKindAcrossProcesses(t *testing.T) {
 		t.Fatalf("nil Context: %v", err)
 	}
 }
+
+// A pool of three doublers over two processes: kill -9 one process, and
+// the pool is back to three members, all on the survivor, within about a
+// second; requests through the pool keep being answered.
+func TestPoolSurvivesKill(t *testing.T) {
+	root := testproc.TempDir(t)
+	a := testproc.Start(t, "kind-node", envRoot+"="+root, envNS+"=pool")
+	nodeA := a.Expect(t, "ready", time.Minute)
+	b := testproc.Start(t, "kind-node", envRoot+"="+root, envNS+"=pool")
+	nodeB := b.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "pool")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pool, err := s.SpawnPool(ctx, "doubler", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	members, err := s.PoolMembers(pool, 5*time.Second)
+	if err != nil || len(members) != 3 {
+		t.Fatalf("members %v, %v", members, err)
+	}
+	on := map[string]int{}
+	for _, m := range members {
+		on[m.Address[strings.LastIndexByte(m.Address, '/')+1:]]++
+	}
+	if on[nodeA] == 0 || on[nodeB] == 0 {
+		t.Fatalf("members %v spread as %v, want both nodes", members, on)
+	}
+	for i := 0; i < 6; i++ {
+		got, err := s.Request(pool, &Ping{N: i}, 5*time.Second)
+		if err != nil || got.(*Pong).N != 2*i {
+			t.Fatalf("request %d through the pool: %v, %v", i, got, err)
+		}
+	}
+	a.Kill()
+	killed := time.Now()
+	var took time.Duration
+	for {
+		members, err = s.PoolMembers(pool, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := len(members) == 3
+		for _, m := range members {
+			if !strings.HasSuffix(m.Address, nodeB) {
+				back = false
+			}
+		}
+		if back {
+			took = time.Since(killed)
+			break
+		}
+		if time.Since(killed) > 10*time.Second {
+			t.Fatalf("10s after the kill the pool has %v", members)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("back to 3 members on the surviving process %v after kill -9", took)
+	for i := 0; i < 6; i++ {
+		got, err := s.Request(pool, &Ping{N: i}, 5*time.Second)
+		if err != nil || got.(*Pong).N != 2*i || got.(*Pong).From != fmt.Sprint(b.Pid()) {
+			t.Fatalf("request %d after the kill: %v, %v", i, got, err)
+		}
+	}
+	if _, err := s.SpawnPool(ctx, "doubler", 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a pool of 0: %v", err)
+	}
+}
