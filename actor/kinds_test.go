@@ -1,0 +1,83 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	proto "github.com/asynkron/protoactor-go/actor"
+
+	"github.com/shmactor/shmactor/registry"
+)
+
+// lifeCount counts the actors of a kind started and stopped.
+type lifeCount struct{ started, stopped atomic.Int32 }
+
+func (c *lifeCount) receive(ctx Context) {
+	switch m := ctx.Message().(type) {
+	case *proto.Started:
+		c.started.Add(1)
+	case *proto.Stopped:
+		c.stopped.Add(1)
+	case *Ping:
+		ctx.Respond(&Pong{N: 2 * m.N})
+	}
+}
+
+// A SpawnKind whose ctx has ended, before the call or while the spawner
+// works, fails with ctx's error and leaves no actor of the kind running.
+func TestSpawnKindEndedContextLeavesNoActor(t *testing.T) {
+	s := joinT(t, t.TempDir(), "kindctx")
+	var c lifeCount
+	gate := make(chan struct{})
+	if err := s.RegisterKind("k", PropsFromFunc(c.receive)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RegisterKind("slow", PropsFromProducer(func() proto.Actor {
+		<-gate
+		return proto.ReceiveFunc(c.receive)
+	})); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.SpawnKind(cancelled, "k"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if _, err := s.SpawnKind(short, "slow"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("past its deadline: %v", err)
+	}
+	close(gate)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.started.Load() != c.stopped.Load() || c.started.Load() > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d actors started and %d stopped after SpawnKind failed, want none left", c.started.Load(), c.stopped.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A name that is not valid fails SpawnKind as it fails SpawnNamed, with
+// registry.ErrInvalidName, and spawns nothing.
+func TestSpawnKindInvalidName(t *testing.T) {
+	s := joinT(t, t.TempDir(), "kindname")
+	var c lifeCount
+	if err := s.RegisterKind("k", PropsFromFunc(c.receive)); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bad name", "quo\"te", string(make([]byte, registry.MaxNameLen+1))} {
+		_, err := s.SpawnKind(context.Background(), "k", Named(name))
+		if !errors.Is(err, registry.ErrInvalidName) {
+			t.Fatalf("named %q: %v, want registry.ErrInvalidName", name, err)
+		}
+		checkMessage(t, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := c.started.Load(); n != 0 {
+		t.Fatalf("%d actors started", n)
+	}
+}
