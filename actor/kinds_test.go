@@ -81,3 +81,28 @@ func TestSpawnKindInvalidName(t *testing.T) {
 		t.Fatalf("%d actors started", n)
 	}
 }
+
+// PoolMembers of an actor that is not a pool fails rather than panics,
+// and on a closed System with ErrClosed.
+func TestPoolMembersNotAPool(t *testing.T) {
+	s, err := Join("poolnot", WithRoot(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		if _, ok := ctx.Message().(*proto.Started); !ok {
+			ctx.Respond("not a pool")
+		}
+	}))
+	if _, err := s.PoolMembers(other, time.Second); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("members of a non-pool: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := s.PoolMembers(nil, time.Second); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("members of nil: %v, want ErrInvalidArgument", err)
+	}
+	s.Close()
+	if _, err := s.PoolMembers(other, time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed System: %v, want ErrClosed", err)
+	}
+}

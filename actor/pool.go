@@ -65,11 +65,18 @@ func (s *System) SpawnPool(ctx context.Context, kind string, n int) (*PID, error
 
 // PoolMembers returns the members a pool (SpawnPool's PID) has now.
 func (s *System) PoolMembers(pool *PID, timeout time.Duration) ([]*PID, error) {
+	if err := s.checkSend("pool members", pool, poolMembers{}); err != nil {
+		return nil, err
+	}
 	v, err := s.Root.RequestFuture(pool, poolMembers{}, timeout).Result()
 	if err != nil {
 		return nil, err
 	}
-	return v.([]*PID), nil
+	members, ok := v.([]*PID)
+	if !ok {
+		return nil, fmt.Errorf("%w: pool members of %s: answered %T, not a pool", ErrInvalidArgument, pidText(pool), v)
+	}
+	return members, nil
 }
 
 func (p *pool) receive(ctx proto.Context) {
