@@ -106,3 +106,33 @@ func TestPoolMembersNotAPool(t *testing.T) {
 		t.Fatalf("closed System: %v, want ErrClosed", err)
 	}
 }
+
+// A SpawnPool that fails part way, its ctx ending while the spawner
+// makes the second member, leaves no member running.
+func TestSpawnPoolFailureLeavesNoMember(t *testing.T) {
+	s := joinT(t, t.TempDir(), "poolfail")
+	var c lifeCount
+	var made atomic.Int32
+	gate := make(chan struct{})
+	if err := s.RegisterKind("k", PropsFromProducer(func() proto.Actor {
+		if made.Add(1) > 1 {
+			<-gate
+		}
+		return proto.ReceiveFunc(c.receive)
+	})); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.SpawnPool(ctx, "k", 3); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SpawnPool: %v, want its ctx's error", err)
+	}
+	close(gate)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.started.Load() != c.stopped.Load() || c.started.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d members started and %d stopped after SpawnPool failed, want none left", c.started.Load(), c.stopped.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -44,7 +44,8 @@ type heldMsg struct {
 // as its node is reaped — the pool stops sending to it and spawns a
 // replacement on a node that offers the kind; messages that arrive
 // while no member is alive wait for one. It fails as SpawnKind does
-// while it spawns the first n, and with ErrInvalidArgument for n < 1.
+// while it spawns the first n (stopping those it made), and with
+// ErrInvalidArgument for n < 1.
 // The pool lives in this process: stopping it (or this process ending)
 // leaves its members running.
 func (s *System) SpawnPool(ctx context.Context, kind string, n int) (*PID, error) {
@@ -55,12 +56,22 @@ func (s *System) SpawnPool(ctx context.Context, kind string, n int) (*PID, error
 	for range n {
 		pid, err := s.SpawnKind(ctx, kind)
 		if err != nil {
+			for _, m := range members {
+				s.Root.Stop(m)
+			}
 			return nil, fmt.Errorf("shmactor: spawn pool of %q: %w", kind, err)
 		}
 		members = append(members, pid)
 	}
 	p := &pool{sys: s, kind: kind, n: n, members: members}
-	return s.Root.Spawn(proto.PropsFromFunc(p.receive)), nil
+	pid := s.Root.Spawn(proto.PropsFromFunc(p.receive))
+	if pid == nil || s.closed.Load() {
+		for _, m := range members {
+			s.Root.Stop(m)
+		}
+		return nil, fmt.Errorf("%w: spawn pool of %q", ErrClosed, kind)
+	}
+	return pid, nil
 }
 
 // PoolMembers returns the members a pool (SpawnPool's PID) has now.
