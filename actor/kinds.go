@@ -10,6 +10,7 @@ import (
 
 	proto "github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shmactor/shmactor/mailbox"
 	"github.com/shmactor/shmactor/registry"
 	"github.com/shmactor/shmactor/shm"
 )
@@ -226,6 +227,10 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 			}
 		}()
 		return nil, ctx.Err()
+	}
+	if errors.Is(a.err, proto.ErrDeadLetter) && !errors.Is(a.err, mailbox.ErrNodeGone) {
+		// The node died with the request in its inbox.
+		return nil, fmt.Errorf("shmactor: spawn kind %q: %w: node %016x", kind, mailbox.ErrNodeGone, target.Node)
 	}
 	if a.err != nil {
 		return nil, fmt.Errorf("shmactor: spawn kind %q on node %016x: %w", kind, target.Node, a.err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shmactor/shmactor/internal/testproc"
+	"github.com/shmactor/shmactor/mailbox"
 	"github.com/shmactor/shmactor/registry"
 )
 
@@ -173,4 +174,26 @@ func TestPoolSurvivesKill(t *testing.T) {
 	if _, err := s.SpawnPool(ctx, "doubler", 0); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("a pool of 0: %v", err)
 	}
+}
+
+// SpawnKind on a node killed with kill -9 and not yet reaped fails as
+// documented: mailbox.ErrNodeGone (or ErrNoKind once the node is
+// reaped), never a bare dead letter.
+func TestSpawnKindOnKilledNode(t *testing.T) {
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "kind-node", envRoot+"="+root, envNS+"=kindkill")
+	child := p.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "kindkill")
+	var node uint64
+	if _, err := fmt.Sscanf(child, "%x", &node); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.SpawnKind(ctx, "doubler", OnNode(node))
+	if !errors.Is(err, mailbox.ErrNodeGone) && !errors.Is(err, ErrNoKind) {
+		t.Fatalf("spawn on a killed node: %v, want mailbox.ErrNodeGone", err)
+	}
+	checkMessage(t, err)
 }
