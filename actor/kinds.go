@@ -202,7 +202,8 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		if time.Until(dl) <= 0 {
-			return nil, ctx.Err()
+			// ctx.Err may still be nil for a moment past the deadline.
+			return nil, context.DeadlineExceeded
 		}
 		timeout += time.Until(dl)
 	}

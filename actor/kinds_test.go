@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,4 +136,39 @@ func TestSpawnPoolFailureLeavesNoMember(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// pastDeadline is a Context whose deadline has passed but whose Done has
+// not closed yet, as a context.WithTimeout is for a moment after its
+// deadline.
+type pastDeadline struct{ context.Context }
+
+func (pastDeadline) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// SpawnKind with a deadline that has passed fails with
+// context.DeadlineExceeded, never returns a nil PID and a nil error; many
+// at once with deadlines of a few microseconds each either spawn or fail.
+func TestSpawnKindPastDeadline(t *testing.T) {
+	s := joinT(t, t.TempDir(), "kinddl")
+	var c lifeCount
+	if err := s.RegisterKind("k", PropsFromFunc(c.receive)); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := s.SpawnKind(pastDeadline{context.Background()}, "k")
+	if pid != nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("past its deadline: %v, %v; want context.DeadlineExceeded", pid, err)
+	}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%8)*time.Microsecond)
+			defer cancel()
+			if pid, err := s.SpawnKind(ctx, "k"); (pid == nil) == (err == nil) {
+				t.Errorf("SpawnKind answered %v, %v", pid, err)
+			}
+		}()
+	}
+	wg.Wait()
 }
