@@ -27,8 +27,9 @@ type pool struct {
 	n       int
 	members []*PID
 	next    int
-	pending int       // replacements under way
-	held    []heldMsg // messages that arrived while no member was alive
+	pending int           // replacements under way
+	held    []heldMsg     // messages that arrived while no member was alive
+	backoff time.Duration // wait before retrying a failed replacement
 }
 
 type heldMsg struct {
@@ -109,6 +110,7 @@ func (p *pool) receive(ctx proto.Context) {
 		p.respawn(ctx)
 	case *poolAdd:
 		p.pending--
+		p.backoff = 0
 		p.members = append(p.members, m.pid)
 		ctx.Watch(m.pid)
 		held := p.held
@@ -145,6 +147,14 @@ func (p *pool) respawn(ctx proto.Context) {
 	}
 	p.pending++
 	self, sys, kind := ctx.Self(), p.sys, p.kind
+	// Retries wait longer each time, up to poolMaxBackoff, while no
+	// replacement can be made (no node offers the kind, say), and only
+	// the first failure of a run is logged.
+	wait, first := p.backoff, p.backoff == 0
+	p.backoff = min(max(2*p.backoff, poolMinBackoff), poolMaxBackoff)
+	if wait == 0 {
+		wait = poolMinBackoff
+	}
 	go func() {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -153,14 +163,18 @@ func (p *pool) respawn(ctx proto.Context) {
 			if sys.closed.Load() {
 				return
 			}
-			sys.warn("shmactor: pool: spawning a replacement failed; trying again", "kind", kind, "err", err)
-			time.Sleep(100 * time.Millisecond)
+			if first {
+				sys.warn("shmactor: pool: spawning a replacement failed; trying again", "kind", kind, "err", err)
+			}
+			time.Sleep(wait)
 			sys.Root.Send(self, poolRespawnRetry{})
 			return
 		}
 		sys.Root.Send(self, &poolAdd{pid: pid})
 	}()
 }
+
+const poolMinBackoff, poolMaxBackoff = 100 * time.Millisecond, 2 * time.Second
 
 // poolRespawnRetry retries a replacement that failed.
 type poolRespawnRetry struct{}
