@@ -10,6 +10,7 @@ import (
 
 	proto "github.com/asynkron/protoactor-go/actor"
 
+	"github.com/shmactor/shmactor/mailbox"
 	"github.com/shmactor/shmactor/registry"
 	"github.com/shmactor/shmactor/shm"
 )
@@ -164,10 +165,16 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 			opt(&o)
 		}
 	}
+	if err := s.checkSpawn(PropsFromFunc(func(Context) {}), o.name); err != nil {
+		return nil, err
+	}
 	if o.name != "" {
-		if err := s.checkSpawn(PropsFromFunc(func(Context) {}), o.name); err != nil {
-			return nil, err
+		if err := registry.ValidName(o.name); err != nil {
+			return nil, fmt.Errorf("shmactor: spawn kind %q named %q: %w", kind, o.name, err)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	s.reg.Sync()
 	offers := s.reg.Holders(kindPrefix + kind)
@@ -189,12 +196,16 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 		}
 		return nil, &userError{msg: fmt.Sprintf("shmactor: spawn kind %q: %s of namespace %q does not offer it", kind, where, s.ns), err: ErrNoKind}
 	}
+	// The request outlives ctx by a grace period: an answer that comes
+	// after ctx ended still arrives, and the actor it names is stopped,
+	// not left running unknown to anyone.
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	if timeout <= 0 {
-		return nil, ctx.Err()
+		if time.Until(dl) <= 0 {
+			// ctx.Err may still be nil for a moment past the deadline.
+			return nil, context.DeadlineExceeded
+		}
+		timeout += time.Until(dl)
 	}
 	type answer struct {
 		v   any
@@ -209,7 +220,18 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 	select {
 	case a = <-done:
 	case <-ctx.Done():
+		go func() {
+			if a := <-done; a.err == nil {
+				if r, ok := a.v.(*spawnedKind); ok && r.Code == 0 {
+					s.Root.Stop(proto.NewPID(r.Address, r.ID))
+				}
+			}
+		}()
 		return nil, ctx.Err()
+	}
+	if errors.Is(a.err, proto.ErrDeadLetter) && !errors.Is(a.err, mailbox.ErrNodeGone) {
+		// The node died with the request in its inbox.
+		return nil, fmt.Errorf("shmactor: spawn kind %q: %w: node %016x", kind, mailbox.ErrNodeGone, target.Node)
 	}
 	if a.err != nil {
 		return nil, fmt.Errorf("shmactor: spawn kind %q on node %016x: %w", kind, target.Node, a.err)

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shmactor/shmactor/internal/testproc"
+	"github.com/shmactor/shmactor/mailbox"
 	"github.com/shmactor/shmactor/registry"
 )
 
@@ -173,4 +177,75 @@ func TestPoolSurvivesKill(t *testing.T) {
 	if _, err := s.SpawnPool(ctx, "doubler", 0); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("a pool of 0: %v", err)
 	}
+}
+
+// SpawnKind on a node killed with kill -9 and not yet reaped fails as
+// documented: mailbox.ErrNodeGone (or ErrNoKind once the node is
+// reaped), never a bare dead letter.
+func TestSpawnKindOnKilledNode(t *testing.T) {
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "kind-node", envRoot+"="+root, envNS+"=kindkill")
+	child := p.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "kindkill")
+	var node uint64
+	if _, err := fmt.Sscanf(child, "%x", &node); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.SpawnKind(ctx, "doubler", OnNode(node))
+	if !errors.Is(err, mailbox.ErrNodeGone) && !errors.Is(err, ErrNoKind) {
+		t.Fatalf("spawn on a killed node: %v, want mailbox.ErrNodeGone", err)
+	}
+	checkMessage(t, err)
+}
+
+// poolWarnings counts the log lines about pools.
+type poolWarnings struct{ n atomic.Int32 }
+
+func (w *poolWarnings) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), "pool") {
+		w.n.Add(1)
+	}
+	return len(b), nil
+}
+
+// When every node offering the pool's kind is killed, requests to the
+// pool wait for a member rather than being lost, the pool retries its
+// replacements without flooding the log (it logged ten lines a second
+// per member), and once a node offers the kind again the waiting
+// requests are answered there.
+func TestPoolAllNodesGone(t *testing.T) {
+	root := testproc.TempDir(t)
+	a := testproc.Start(t, "kind-node", envRoot+"="+root, envNS+"=poolgone")
+	a.Expect(t, "ready", time.Minute)
+	var w poolWarnings
+	s := joinT(t, root, "poolgone", WithLogger(slog.New(slog.NewTextHandler(&w, nil))))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pool, err := s.SpawnPool(ctx, "doubler", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Kill()
+	time.Sleep(time.Second)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.Request(pool, &Ping{N: i}, 15*time.Second)
+			if err != nil || got.(*Pong).N != 2*i {
+				t.Errorf("request %d while no node offered the kind: %v, %v", i, got, err)
+			}
+		}()
+	}
+	time.Sleep(3 * time.Second)
+	if n := w.n.Load(); n > 4 {
+		t.Errorf("%d log lines about the pool in 4s without a node", n)
+	}
+	b := testproc.Start(t, "kind-node", envRoot+"="+root, envNS+"=poolgone")
+	b.Expect(t, "ready", time.Minute)
+	wg.Wait()
 }

@@ -27,8 +27,9 @@ type pool struct {
 	n       int
 	members []*PID
 	next    int
-	pending int       // replacements under way
-	held    []heldMsg // messages that arrived while no member was alive
+	pending int           // replacements under way
+	held    []heldMsg     // messages that arrived while no member was alive
+	backoff time.Duration // wait before retrying a failed replacement
 }
 
 type heldMsg struct {
@@ -44,7 +45,8 @@ type heldMsg struct {
 // as its node is reaped — the pool stops sending to it and spawns a
 // replacement on a node that offers the kind; messages that arrive
 // while no member is alive wait for one. It fails as SpawnKind does
-// while it spawns the first n, and with ErrInvalidArgument for n < 1.
+// while it spawns the first n (stopping those it made), and with
+// ErrInvalidArgument for n < 1.
 // The pool lives in this process: stopping it (or this process ending)
 // leaves its members running.
 func (s *System) SpawnPool(ctx context.Context, kind string, n int) (*PID, error) {
@@ -55,21 +57,38 @@ func (s *System) SpawnPool(ctx context.Context, kind string, n int) (*PID, error
 	for range n {
 		pid, err := s.SpawnKind(ctx, kind)
 		if err != nil {
+			for _, m := range members {
+				s.Root.Stop(m)
+			}
 			return nil, fmt.Errorf("shmactor: spawn pool of %q: %w", kind, err)
 		}
 		members = append(members, pid)
 	}
 	p := &pool{sys: s, kind: kind, n: n, members: members}
-	return s.Root.Spawn(proto.PropsFromFunc(p.receive)), nil
+	pid := s.Root.Spawn(proto.PropsFromFunc(p.receive))
+	if pid == nil || s.closed.Load() {
+		for _, m := range members {
+			s.Root.Stop(m)
+		}
+		return nil, fmt.Errorf("%w: spawn pool of %q", ErrClosed, kind)
+	}
+	return pid, nil
 }
 
 // PoolMembers returns the members a pool (SpawnPool's PID) has now.
 func (s *System) PoolMembers(pool *PID, timeout time.Duration) ([]*PID, error) {
+	if err := s.checkSend("pool members", pool, poolMembers{}); err != nil {
+		return nil, err
+	}
 	v, err := s.Root.RequestFuture(pool, poolMembers{}, timeout).Result()
 	if err != nil {
 		return nil, err
 	}
-	return v.([]*PID), nil
+	members, ok := v.([]*PID)
+	if !ok {
+		return nil, fmt.Errorf("%w: pool members of %s: answered %T, not a pool", ErrInvalidArgument, pidText(pool), v)
+	}
+	return members, nil
 }
 
 func (p *pool) receive(ctx proto.Context) {
@@ -91,6 +110,7 @@ func (p *pool) receive(ctx proto.Context) {
 		p.respawn(ctx)
 	case *poolAdd:
 		p.pending--
+		p.backoff = 0
 		p.members = append(p.members, m.pid)
 		ctx.Watch(m.pid)
 		held := p.held
@@ -127,6 +147,14 @@ func (p *pool) respawn(ctx proto.Context) {
 	}
 	p.pending++
 	self, sys, kind := ctx.Self(), p.sys, p.kind
+	// Retries wait longer each time, up to poolMaxBackoff, while no
+	// replacement can be made (no node offers the kind, say), and only
+	// the first failure of a run is logged.
+	wait, first := p.backoff, p.backoff == 0
+	p.backoff = min(max(2*p.backoff, poolMinBackoff), poolMaxBackoff)
+	if wait == 0 {
+		wait = poolMinBackoff
+	}
 	go func() {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -135,14 +163,18 @@ func (p *pool) respawn(ctx proto.Context) {
 			if sys.closed.Load() {
 				return
 			}
-			sys.warn("shmactor: pool: spawning a replacement failed; trying again", "kind", kind, "err", err)
-			time.Sleep(100 * time.Millisecond)
+			if first {
+				sys.warn("shmactor: pool: spawning a replacement failed; trying again", "kind", kind, "err", err)
+			}
+			time.Sleep(wait)
 			sys.Root.Send(self, poolRespawnRetry{})
 			return
 		}
 		sys.Root.Send(self, &poolAdd{pid: pid})
 	}()
 }
+
+const poolMinBackoff, poolMaxBackoff = 100 * time.Millisecond, 2 * time.Second
 
 // poolRespawnRetry retries a replacement that failed.
 type poolRespawnRetry struct{}
