@@ -31,6 +31,9 @@ const kindPrefix = "kind/"
 // spawnKind asks a node's spawner for an actor of a kind.
 type spawnKind struct {
 	Kind, Name string
+	// LinkAddress and LinkID name the actor the new one is linked to
+	// (LinkedTo): when it terminates, the new one is stopped.
+	LinkAddress, LinkID string
 }
 
 // spawnedKind is the spawner's answer: the PID, or what went wrong
@@ -58,6 +61,9 @@ type kinds struct {
 	props   map[string]*Props
 	spawner *PID
 	next    int // round robin among equally loaded nodes
+	// links are the actors spawned LinkedTo an actor, by its
+	// "address/id": stopped when it terminates.
+	links map[string][]*PID
 }
 
 // RegisterKind offers kind in this process: any process of the
@@ -96,6 +102,20 @@ func (s *System) RegisterKind(kind string, props *Props) error {
 
 // spawnerReceive spawns actors of the kinds this node offers.
 func (s *System) spawnerReceive(ctx proto.Context) {
+	if t, ok := ctx.Message().(*proto.Terminated); ok {
+		// A linked actor terminated (its process killed included, once
+		// its node is reaped): stop what was linked to it, as an Erlang
+		// link does.
+		key := t.Who.Address + "/" + t.Who.Id
+		s.kinds.mu.Lock()
+		linked := s.kinds.links[key]
+		delete(s.kinds.links, key)
+		s.kinds.mu.Unlock()
+		for _, pid := range linked {
+			s.Root.Stop(pid)
+		}
+		return
+	}
 	m, ok := ctx.Message().(*spawnKind)
 	if !ok {
 		return
@@ -123,6 +143,20 @@ func (s *System) spawnerReceive(ctx proto.Context) {
 	case err != nil:
 		ctx.Respond(&spawnedKind{Code: 3, Err: err.Error()})
 	default:
+		if m.LinkID != "" {
+			link := proto.NewPID(m.LinkAddress, m.LinkID)
+			key := link.Address + "/" + link.Id
+			s.kinds.mu.Lock()
+			if s.kinds.links == nil {
+				s.kinds.links = map[string][]*PID{}
+			}
+			first := len(s.kinds.links[key]) == 0
+			s.kinds.links[key] = append(s.kinds.links[key], pid)
+			s.kinds.mu.Unlock()
+			if first {
+				ctx.Watch(link)
+			}
+		}
 		if pid.Address == localAddress {
 			pid = proto.NewPID(s.addr, pid.Id)
 		}
@@ -136,7 +170,14 @@ type SpawnOption func(*spawnOptions)
 type spawnOptions struct {
 	node uint64
 	name string
+	link *PID
 }
+
+// LinkedTo links the new actor to pid: when pid's actor terminates —
+// its process killed with kill -9 included, once its node is reaped —
+// the new actor is stopped, so that a parent that dies leaves no orphan
+// behind in other processes.
+func LinkedTo(pid *PID) SpawnOption { return func(o *spawnOptions) { o.link = pid } }
 
 // OnNode spawns on the node given (an id, as NodeID returns it); without
 // it SpawnKind picks a node.
@@ -164,6 +205,9 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 		if opt != nil {
 			opt(&o)
 		}
+	}
+	if o.link != nil && o.link.Address == localAddress {
+		o.link = proto.NewPID(s.addr, o.link.Id) // as other nodes reach it
 	}
 	if err := s.checkSpawn(PropsFromFunc(func(Context) {}), o.name); err != nil {
 		return nil, err
@@ -213,7 +257,7 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 	}
 	done := make(chan answer, 1)
 	go func() {
-		v, err := s.Request(proto.NewPID(s.NodeAddress(target.Node), target.Target), &spawnKind{Kind: kind, Name: o.name}, timeout)
+		v, err := s.Request(proto.NewPID(s.NodeAddress(target.Node), target.Target), spawnRequest(kind, o), timeout)
 		done <- answer{v, err}
 	}()
 	var a answer
@@ -249,6 +293,15 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 		return nil, &userError{msg: "shmactor: spawn kind " + fmt.Sprintf("%q: ", kind) + r.Err, err: registry.ErrNameTaken}
 	}
 	return nil, fmt.Errorf("shmactor: spawn kind %q on node %016x: %s", kind, target.Node, r.Err)
+}
+
+// spawnRequest is the spawner's request for o.
+func spawnRequest(kind string, o spawnOptions) *spawnKind {
+	r := &spawnKind{Kind: kind, Name: o.name}
+	if o.link != nil {
+		r.LinkAddress, r.LinkID = o.link.Address, o.link.Id
+	}
+	return r
 }
 
 // leastLoaded picks, among the nodes offering a kind, the one with the

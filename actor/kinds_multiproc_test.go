@@ -249,3 +249,65 @@ func TestPoolAllNodesGone(t *testing.T) {
 	b.Expect(t, "ready", time.Minute)
 	wg.Wait()
 }
+
+func init() { helpers["linker"] = helperLinker }
+
+// helperLinker spawns an actor of kind "doubler" on another node, linked
+// to a local actor of its own, prints "child <address> <id>" and waits.
+func helperLinker() error {
+	s, err := helperJoin()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	parent := s.Root.Spawn(PropsFromFunc(func(Context) {}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	child, err := s.SpawnKind(ctx, "doubler", LinkedTo(parent))
+	if err != nil {
+		return err
+	}
+	fmt.Println("child", child.Address, child.Id)
+	commands(func(string, []string) {})
+	return nil
+}
+
+// A child spawned in another process linked to its parent is stopped
+// when the parent's process is killed with kill -9: no orphan is left.
+func TestLinkedChildStopsWithParentProcess(t *testing.T) {
+	root := testproc.TempDir(t)
+	k := testproc.Start(t, "kind-node", envRoot+"="+root, envNS+"=links")
+	k.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "links")
+	p := testproc.Start(t, "linker", envRoot+"="+root, envNS+"=links")
+	f := strings.Fields(p.Expect(t, "child", time.Minute))
+	child := NewPID(f[0], f[1])
+	if got, err := s.Request(child, &Ping{N: 4}, 5*time.Second); err != nil || got.(*Pong).N != 8 {
+		t.Fatalf("the linked child answered %v, %v", got, err)
+	}
+	terminated := make(chan time.Time, 1)
+	watcher := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			ctx.Watch(child)
+		case *Terminated:
+			if m.Who.Equal(child) {
+				terminated <- time.Now()
+			}
+		}
+	}))
+	defer s.Root.Stop(watcher)
+	// The watch is in place once a request through the same node has
+	// been answered.
+	if _, err := s.Request(child, &Ping{N: 1}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	killed := time.Now()
+	select {
+	case at := <-terminated:
+		t.Logf("the linked child stopped %v after kill -9 of its parent's process", at.Sub(killed))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the linked child still runs 10s after its parent's process was killed")
+	}
+}
