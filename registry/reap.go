@@ -3,7 +3,6 @@ package registry
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/shmactor/shmactor/shm"
@@ -366,12 +365,8 @@ func (r *Registry) Close() error {
 	}
 	r.reapLock.Close()
 	r.cl.seg.Close()
-	path := r.dir.Path()
 	if err := r.dir.Close(); err != nil && first == nil {
 		first = err
 	}
-	// The last node to leave removes the namespace: nothing of it stays
-	// in shared memory. Clean keeps it when any process lives in it.
-	Clean(filepath.Dir(path), r.ns)
 	return first
 }
