@@ -122,54 +122,14 @@ func OpenRing(d *Dir, name string) (*Ring, error) {
 }
 
 func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
+	if r, err = view(d, seg); err != nil {
+		return nil, err
+	}
 	defer seg.guard(&err, faultOn())
-	body := seg.Body()
-	corrupt := func(format string, args ...any) error {
-		return fmt.Errorf("%w: ring %s: %s", ErrCorrupt, seg.path(), fmt.Sprintf(format, args...))
-	}
-	if len(body) < ringHdrSize {
-		return nil, corrupt("body of %d bytes has no room for the ring header", len(body))
-	}
-	h := u64s(body[:ringHdrSize])
-	field := func(off int) int {
-		v := atomic.LoadUint64(&h[off/8])
-		if v > uint64(MaxSegmentSize) {
-			return -1
-		}
-		return int(v)
-	}
-	rec := atomic.LoadUint64(&h[rhReclaimNs/8])
-	c := RingConfig{
-		Cells:        field(rhCells),
-		CellSize:     field(rhCellSize),
-		MaxRecord:    field(rhMaxRecord),
-		MaxOwners:    field(rhMaxOwners),
-		ReclaimAfter: time.Duration(min(rec, 1<<62)),
-	}
-	g, err := c.geometry()
-	if err != nil {
-		return nil, corrupt("header geometry: %v", err)
-	}
-	if field(rhOwnersOff) != g.ownersOff || field(rhDataOff) != g.dataOff {
-		return nil, corrupt("offsets %d/%d do not match geometry %d/%d",
-			field(rhOwnersOff), field(rhDataOff), g.ownersOff, g.dataOff)
-	}
-	if g.bodySize > len(body) {
-		return nil, fmt.Errorf("%w: ring %s needs %d body bytes, has %d", ErrTruncated, seg.path(), g.bodySize, len(body))
-	}
+	body, g := seg.Body(), r.g
 	data := body[g.dataOff : g.dataOff+g.Cells*g.CellSize]
-	r = &Ring{
-		seg:    seg,
-		dir:    d,
-		g:      g,
-		hdr:    h,
-		owners: u64s(body[g.ownersOff : g.ownersOff+g.MaxOwners*ownerSize]),
-		data:   data,
-		cw:     u64s(data),
-		stride: g.CellSize / 8,
-		mask:   uint64(g.Cells - 1),
-		cells:  uint32(g.Cells),
-	}
+	r.data, r.cw = data, u64s(data)
+	r.stride, r.mask, r.cells = g.CellSize/8, uint64(g.Cells-1), uint32(g.Cells)
 	r.cons, _ = seg.Doorbell(rhConsDoor)
 	r.prod, _ = seg.Doorbell(rhProdDoor)
 	r.SetSpin(DefaultSpin)
@@ -182,7 +142,8 @@ func attachRing(d *Dir, seg *Segment) (r *Ring, err error) {
 }
 
 // view checks seg's ring header and returns a Ring over it that is not
-// attached: no lease, no owner entry; fit only for reading its header.
+// attached: no lease, no owner entry; fit only for reading its header
+// (attachRing completes it).
 func view(d *Dir, seg *Segment) (r *Ring, err error) {
 	defer seg.guard(&err, faultOn())
 	body := seg.Body()
@@ -200,7 +161,8 @@ func view(d *Dir, seg *Segment) (r *Ring, err error) {
 		}
 		return int(v)
 	}
-	c := RingConfig{Cells: field(rhCells), CellSize: field(rhCellSize), MaxRecord: field(rhMaxRecord), MaxOwners: field(rhMaxOwners), ReclaimAfter: time.Second}
+	rec := atomic.LoadUint64(&h[rhReclaimNs/8])
+	c := RingConfig{Cells: field(rhCells), CellSize: field(rhCellSize), MaxRecord: field(rhMaxRecord), MaxOwners: field(rhMaxOwners), ReclaimAfter: time.Duration(min(rec, 1<<62))}
 	g, err := c.geometry()
 	if err != nil {
 		return nil, corrupt("header geometry: %v", err)

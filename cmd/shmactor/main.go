@@ -206,20 +206,25 @@ func describe(s *registry.Snapshot) lsNamespace {
 	return out
 }
 
-func cmdLs(args []string, w io.Writer) error {
-	var root string
-	var asJSON bool
-	fs, err := flags("ls", args, func(fs *flag.FlagSet) {
+// nsArgs parses the flags of a command over namespaces (-root, -json,
+// then the namespaces, all under root when none is named).
+func nsArgs(name string, args []string) (root string, nss []string, asJSON bool, err error) {
+	fs, err := flags(name, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&root, "root", "", "the namespaces' root directory (default: the platform's)")
 		fs.BoolVar(&asJSON, "json", false, "print JSON, one object per namespace")
 	})
 	if err != nil {
-		return err
+		return "", nil, false, err
 	}
 	if root, err = rootOf(root); err != nil {
-		return err
+		return "", nil, false, err
 	}
-	nss, err := namespaces(root, fs.Args())
+	nss, err = namespaces(root, fs.Args())
+	return root, nss, asJSON, err
+}
+
+func cmdLs(args []string, w io.Writer) error {
+	root, nss, asJSON, err := nsArgs("ls", args)
 	if err != nil {
 		return err
 	}
@@ -392,19 +397,7 @@ func nodeStats(root, ns string) ([]statsRow, error) {
 }
 
 func cmdClean(args []string, w io.Writer) error {
-	var root string
-	var asJSON bool
-	fs, err := flags("clean", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&root, "root", "", "the namespaces' root directory (default: the platform's)")
-		fs.BoolVar(&asJSON, "json", false, "print JSON, one object per namespace")
-	})
-	if err != nil {
-		return err
-	}
-	if root, err = rootOf(root); err != nil {
-		return err
-	}
-	nss, err := namespaces(root, fs.Args())
+	root, nss, asJSON, err := nsArgs("clean", args)
 	if err != nil {
 		return err
 	}

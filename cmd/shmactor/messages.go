@@ -100,28 +100,35 @@ func show(w io.Writer, what string, v any) {
 	fmt.Fprintf(w, "%s %T %s\n", what, v, b)
 }
 
-func cmdPub(args []string, w io.Writer) error {
-	var j joinFlags
-	fs, err := flags("pub", args, j.define)
+// sendArgs parses the flags and the NAMESPACE TO DATA arguments of pub
+// and req, makes the payload and joins the namespace.
+func sendArgs(name, usage string, args []string) (sys *actor.System, to string, msg any, j joinFlags, err error) {
+	fs, err := flags(name, args, j.define)
 	if err != nil {
-		return err
+		return nil, "", nil, j, err
 	}
 	if fs.NArg() != 3 {
-		return fmt.Errorf("%w: pub NAMESPACE SUBJECT DATA", errUsage)
+		return nil, "", nil, j, fmt.Errorf("%w: %s", errUsage, usage)
 	}
-	msg, err := j.payload(fs.Arg(2))
-	if err != nil {
-		return err
+	if msg, err = j.payload(fs.Arg(2)); err != nil {
+		return nil, "", nil, j, err
 	}
-	sys, err := j.join(fs.Arg(0))
+	if sys, err = j.join(fs.Arg(0)); err != nil {
+		return nil, "", nil, j, err
+	}
+	return sys, fs.Arg(1), msg, j, nil
+}
+
+func cmdPub(args []string, w io.Writer) error {
+	sys, to, msg, _, err := sendArgs("pub", "pub NAMESPACE SUBJECT DATA", args)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
-	if err := topic.Publish(sys, fs.Arg(1), msg); err != nil {
+	if err := topic.Publish(sys, to, msg); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "published on %s\n", fs.Arg(1))
+	fmt.Fprintf(w, "published on %s\n", to)
 	return nil
 }
 
@@ -168,24 +175,12 @@ func cmdSub(args []string, w io.Writer) error {
 }
 
 func cmdReq(args []string, w io.Writer) error {
-	var j joinFlags
-	fs, err := flags("req", args, j.define)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() != 3 {
-		return fmt.Errorf("%w: req NAMESPACE ACTOR-NAME DATA", errUsage)
-	}
-	msg, err := j.payload(fs.Arg(2))
-	if err != nil {
-		return err
-	}
-	sys, err := j.join(fs.Arg(0))
+	sys, to, msg, j, err := sendArgs("req", "req NAMESPACE ACTOR-NAME DATA", args)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
-	pid, err := sys.Lookup(fs.Arg(1))
+	pid, err := sys.Lookup(to)
 	if err != nil {
 		return err
 	}
