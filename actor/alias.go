@@ -42,6 +42,21 @@ type (
 	DeadLetterResponse = proto.DeadLetterResponse
 	DeadLetterEvent    = proto.DeadLetterEvent
 	ReceiveTimeout     = proto.ReceiveTimeout
+
+	// Supervision, protoactor's, for local children and for children
+	// spawned SupervisedBy a parent in another process alike.
+	SupervisorStrategy = proto.SupervisorStrategy
+	Directive          = proto.Directive
+	DeciderFunc        = proto.DeciderFunc
+	Failure            = proto.Failure
+)
+
+// A supervisor strategy's decisions about a failed child.
+const (
+	ResumeDirective   = proto.ResumeDirective   // keep the actor and its state; go on with the next message
+	RestartDirective  = proto.RestartDirective  // a new actor from its Props; its mailbox is kept
+	StopDirective     = proto.StopDirective     // stop the actor
+	EscalateDirective = proto.EscalateDirective // fail the parent itself, for its own parent to decide
 )
 
 // Why an actor terminated.
@@ -59,6 +74,22 @@ var (
 	PropsFromFunc = proto.PropsFromFunc
 	// PropsFromProducer makes Props for actors made by a Producer.
 	PropsFromProducer = proto.PropsFromProducer
+	// WithSupervisor sets the strategy with which actors made from
+	// Props supervise their children.
+	WithSupervisor = proto.WithSupervisor
+	// NewOneForOneStrategy decides about each failed child alone; more
+	// than maxNrOfRetries restarts within withinDuration stop it.
+	NewOneForOneStrategy = proto.NewOneForOneStrategy
+	// NewAllForOneStrategy applies its decision about one failed child to
+	// all the children.
+	NewAllForOneStrategy = proto.NewAllForOneStrategy
+	// NewExponentialBackoffStrategy restarts a failed child after a wait
+	// of initialBackoff times its failures within backoffWindow, plus up
+	// to 500 ns of noise (protoactor-go's: the wait grows linearly).
+	NewExponentialBackoffStrategy = proto.NewExponentialBackoffStrategy
+	// DefaultSupervisorStrategy is protoactor's default: one for one,
+	// restart, at most 10 restarts within 10 s.
+	DefaultSupervisorStrategy = proto.DefaultSupervisorStrategy
 	// NewPID makes a PID.
 	NewPID = proto.NewPID
 	// WithMailbox sets the mailbox of actors made from Props, as in

@@ -34,6 +34,9 @@ type spawnKind struct {
 	// LinkAddress and LinkID name the actor the new one is linked to
 	// (LinkedTo): when it terminates, the new one is stopped.
 	LinkAddress, LinkID string
+	// SupAddress and SupID name the stand-in of a supervised actor
+	// (SupervisedBy): the new actor's failures are reported to it.
+	SupAddress, SupID string
 }
 
 // spawnedKind is the spawner's answer: the PID, or what went wrong
@@ -64,6 +67,11 @@ type kinds struct {
 	// links are the actors spawned LinkedTo an actor, by its
 	// "address/id": stopped when it terminates.
 	links map[string][]*PID
+	// supervised are the actors spawned SupervisedBy a parent in
+	// another process, by id: the stand-in their failures go to.
+	supervised map[string]*PID
+	// guarded spawns actors whose failures go to their stand-in.
+	guarded *proto.RootContext
 }
 
 // RegisterKind offers kind in this process: any process of the
@@ -108,6 +116,9 @@ func (s *System) spawnerReceive(ctx proto.Context) {
 		// link does.
 		key := t.Who.Address + "/" + t.Who.Id
 		s.kinds.mu.Lock()
+		if t.Who.Address == s.addr {
+			delete(s.kinds.supervised, t.Who.Id)
+		}
 		linked := s.kinds.links[key]
 		delete(s.kinds.links, key)
 		s.kinds.mu.Unlock()
@@ -127,16 +138,7 @@ func (s *System) spawnerReceive(ctx proto.Context) {
 		ctx.Respond(&spawnedKind{Code: 1, Err: fmt.Sprintf("node %016x does not offer kind %q", s.id, m.Kind)})
 		return
 	}
-	var pid *PID
-	var err error
-	if m.Name != "" {
-		pid, err = s.SpawnNamed(props, m.Name)
-	} else {
-		pid = s.Root.Spawn(props)
-		if pid == nil {
-			err = ErrClosed
-		}
-	}
+	pid, err := s.spawnOfKind(ctx, props, m)
 	switch {
 	case errors.Is(err, registry.ErrNameTaken), errors.Is(err, proto.ErrNameExists):
 		ctx.Respond(&spawnedKind{Code: 2, Err: err.Error()})
@@ -164,13 +166,56 @@ func (s *System) spawnerReceive(ctx proto.Context) {
 	}
 }
 
+// spawnOfKind spawns what m asks for, from Root or SpawnNamed, or, for
+// an actor supervised from another process, from the guardian that
+// reports its failures to its stand-in there.
+func (s *System) spawnOfKind(ctx proto.Context, props *Props, m *spawnKind) (*PID, error) {
+	if m.SupID == "" {
+		if m.Name != "" {
+			return s.SpawnNamed(props, m.Name)
+		}
+		if pid := s.Root.Spawn(props); pid != nil {
+			return pid, nil
+		}
+		return nil, ErrClosed
+	}
+	k := &s.kinds
+	id := m.Name
+	if id == "" {
+		id = s.ProcessRegistry.NextId()
+	}
+	k.mu.Lock()
+	if k.guarded == nil {
+		g := &failureForwarder{sys: s}
+		k.guarded = s.Root.Copy().WithGuardian(g)
+		k.supervised = map[string]*PID{}
+	}
+	// Known before the actor starts, so that a panic in its Started is
+	// reported too.
+	k.supervised[id] = proto.NewPID(m.SupAddress, m.SupID)
+	guarded := k.guarded
+	k.mu.Unlock()
+	pid, err := guarded.SpawnNamed(props, id) // a name: as SpawnNamed does
+	if err != nil {
+		k.mu.Lock()
+		delete(k.supervised, id)
+		k.mu.Unlock()
+		return nil, err
+	}
+	ctx.Watch(pid) // to forget it when it stops
+	return pid, nil
+}
+
 // SpawnOption chooses where and how SpawnKind spawns.
 type SpawnOption func(*spawnOptions)
 
 type spawnOptions struct {
-	node uint64
-	name string
-	link *PID
+	node   uint64
+	name   string
+	link   *PID
+	parent Context // SupervisedBy
+	// sup is the stand-in of a supervised actor (internal).
+	sup *PID
 }
 
 // LinkedTo links the new actor to pid: when pid's actor terminates —
@@ -209,6 +254,14 @@ func (s *System) SpawnKind(ctx context.Context, kind string, opts ...SpawnOption
 	if o.link != nil && o.link.Address == localAddress {
 		o.link = proto.NewPID(s.addr, o.link.Id) // as other nodes reach it
 	}
+	if o.parent != nil {
+		return s.spawnSupervised(ctx, kind, o)
+	}
+	return s.spawnKind(ctx, kind, o)
+}
+
+// spawnKind is SpawnKind once its options are read.
+func (s *System) spawnKind(ctx context.Context, kind string, o spawnOptions) (*PID, error) {
 	if err := s.checkSpawn(PropsFromFunc(func(Context) {}), o.name); err != nil {
 		return nil, err
 	}
@@ -300,6 +353,9 @@ func spawnRequest(kind string, o spawnOptions) *spawnKind {
 	r := &spawnKind{Kind: kind, Name: o.name}
 	if o.link != nil {
 		r.LinkAddress, r.LinkID = o.link.Address, o.link.Id
+	}
+	if o.sup != nil {
+		r.SupAddress, r.SupID = o.sup.Address, o.sup.Id
 	}
 	return r
 }

@@ -172,3 +172,55 @@ func TestSpawnKindPastDeadline(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// recordingStrategy records the failures it is given, and stops the
+// failed actor.
+type recordingStrategy struct{ reasons chan any }
+
+func (r *recordingStrategy) HandleFailure(_ *ActorSystem, sup proto.Supervisor, child *PID, _ *proto.RestartStatistics, reason, _ any) {
+	r.reasons <- reason
+	sup.StopChildren(child)
+}
+
+// An actor spawned from a copy of Root with a guardian is supervised by
+// that guardian, spawned under a name or not: Root's spawn middleware
+// used to spawn from Root itself, dropping the guardian, so that the
+// failure went to the default strategy instead.
+func TestRootGuardianKept(t *testing.T) {
+	s := joinT(t, t.TempDir(), "guardian")
+	for _, name := range []string{"", "guarded"} {
+		t.Run("name="+name, func(t *testing.T) {
+			g := &recordingStrategy{reasons: make(chan any, 1)}
+			root := s.Root.Copy().WithGuardian(g)
+			props := PropsFromFunc(func(ctx Context) {
+				if _, ok := ctx.Message().(*Ping); ok {
+					panic("guarded boom")
+				}
+			})
+			var pid *PID
+			var err error
+			if name == "" {
+				pid = root.Spawn(props)
+			} else {
+				pid, err = root.SpawnNamed(props, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Lookup(name); err != nil {
+					t.Fatalf("the guarded actor's name is not in the namespace: %v", err)
+				}
+			}
+			if err := s.Send(pid, &Ping{}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case r := <-g.reasons:
+				if r != "guarded boom" {
+					t.Fatalf("the guardian was given %v", r)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the guardian's strategy was not given the failure")
+			}
+		})
+	}
+}

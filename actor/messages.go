@@ -81,6 +81,8 @@ func init() {
 		wire.RegisterName[*proto.Unwatch](wire.Default, "protoactor.Unwatch"),
 		wire.RegisterName[*proto.Terminated](wire.Default, "protoactor.Terminated"),
 		wire.RegisterName[*proto.Stop](wire.Default, "protoactor.Stop"),
+		wire.RegisterName[*proto.Restart](wire.Default, "protoactor.Restart"),
+		wire.RegisterName[*proto.ResumeMailbox](wire.Default, "protoactor.ResumeMailbox"),
 		wire.RegisterName[*proto.PoisonPill](wire.Default, "protoactor.PoisonPill"),
 		wire.RegisterName[*proto.DeadLetterResponse](wire.Default, "protoactor.DeadLetterResponse"),
 		wire.RegisterName[*proto.Touch](wire.Default, "protoactor.Touch"),

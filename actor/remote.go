@@ -94,9 +94,11 @@ func unregistered(t reflect.Type) error {
 	return fmt.Errorf("%w: %v (register it with RegisterMessage in every process that sends or receives it)", ErrUnregistered, t)
 }
 
-// SendSystemMessage sends a system message: Watch, Unwatch, Terminated and
-// Stop cross processes; watches are remembered, so that the watcher gets
-// Terminated if the node dies.
+// SendSystemMessage sends a system message: Watch, Unwatch, Terminated,
+// Stop, and the supervision directives Restart and ResumeMailbox (sent to
+// a child supervised from another process, see supervise.go) cross
+// processes; watches are remembered, so that the watcher gets Terminated
+// if the node dies.
 func (r *remote) SendSystemMessage(pid *proto.PID, message any) {
 	switch m := message.(type) {
 	case *proto.Watch:
@@ -107,9 +109,10 @@ func (r *remote) SendSystemMessage(pid *proto.PID, message any) {
 		r.sys.links.watch(r.node, m.Watcher.Id, pid.Id)
 	case *proto.Unwatch:
 		r.sys.links.unwatch(r.node, m.Watcher.Id, pid.Id)
-	case *proto.Terminated, *proto.Stop:
+	case *proto.Terminated, *proto.Stop, *proto.Restart, *proto.ResumeMailbox:
 	default:
-		// Supervision (Failure, Restart, ...) stays within a process.
+		// Failure and SuspendMailbox stay within a process: a failure
+		// crosses as childFailed.
 		r.sys.warn("shmactor: system message does not cross processes; dropped", "message", fmt.Sprintf("%T", message), "to", pid.String())
 		r.sys.nUndelivered.Add(1)
 		return

@@ -26,12 +26,19 @@ import (
 // for SpawnNamed's actors (see pumpDispatcher).
 func (s *System) installRootSpawn(local bool) {
 	s.spawnRoot = s.Root.Copy()
-	s.Root.WithSpawnMiddleware(func(next proto.SpawnFunc) proto.SpawnFunc {
+	s.Root.WithSpawnMiddleware(func(proto.SpawnFunc) proto.SpawnFunc {
 		return func(sys *proto.ActorSystem, id string, props *Props, parent proto.SpawnerContext) (*PID, error) {
-			if local || strings.Contains(id, "$") {
-				return next(sys, id, s.onPump(props), parent)
+			root := s.spawnRoot
+			if rc, ok := parent.(*proto.RootContext); ok && rc != s.Root {
+				// A copy of Root (WithGuardian, say): protoactor's chain
+				// ends in a spawn from Root itself, which would drop what
+				// the copy adds; spawn from the copy, without the chain.
+				root = rc.Copy().WithSpawnMiddleware()
 			}
-			return s.SpawnNamed(props, id)
+			if local || strings.Contains(id, "$") {
+				return root.SpawnNamed(s.onPump(props), id)
+			}
+			return s.spawnNamed(root, props, id)
 		}
 	})
 }

@@ -479,10 +479,16 @@ type Undecodable struct {
 // registry.ValidName), registry.ErrInvalidName; a closed System,
 // ErrClosed. Root.SpawnNamed is this same call (see System).
 func (s *System) SpawnNamed(props *Props, name string) (*PID, error) {
+	return s.spawnNamed(s.spawnRoot, props, name)
+}
+
+// spawnNamed is SpawnNamed, spawning from root (the parent of actors
+// spawned from it: protoactor's root, or a guardian).
+func (s *System) spawnNamed(root *proto.RootContext, props *Props, name string) (*PID, error) {
 	if err := s.checkSpawn(props, name); err != nil {
 		return nil, err
 	}
-	pid, err := s.spawnRoot.SpawnNamed(s.onPump(props), name)
+	pid, err := root.SpawnNamed(s.onPump(props), name)
 	if err != nil {
 		return nil, fmt.Errorf("shmactor: spawn %q: %w", name, err)
 	}
