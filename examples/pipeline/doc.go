@@ -8,9 +8,11 @@
 // (`go env GOROOT`/src), or the files under -in DIR. The parent starts,
 // as child processes of its own binary, a source that reads the files and
 // sends each to a work queue (a file over 192 KiB, too large for the
-// queue's records, goes straight to a worker actor by name, out of line),
-// workers that take them from the queue (competing consumers: each item
-// goes to exactly one worker), hash each file, count its lines, words and
+// queue's records, goes out of line to a supervised pool of analyzers: a
+// kind every worker process offers, one member per worker, kept at that
+// number across the worker processes with actor.SpawnPool), workers that
+// take them from the queue (competing consumers: each item goes to
+// exactly one worker), hash each file, count its lines, words and
 // identifiers, and send the result to the sink actor by name, and a sink
 // that adds the results up and publishes its progress on a topic the
 // parent follows. The summary gives files, bytes and MB/s, lines, words
@@ -22,7 +24,9 @@
 // accounted for. With -chaos it kill -9's a worker mid-run; the items
 // that worker held, and those whose results were still in its memory, are
 // found missing at the sink and sent again, so the run still ends with
-// every message processed, and counted once, at the sink.
+// every message processed, and counted once, at the sink; the pool of
+// analyzers replaces its member that ran in the killed worker on a
+// survivor, and ends the run with one member per worker again.
 //
 // Every process sizes its inbox, and the work queue, from -size, so each
 // size the flag accepts (up to 256 KiB) fits: the default inbox takes

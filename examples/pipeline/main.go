@@ -250,7 +250,7 @@ func (p *pipeline) work() error {
 			return err
 		}
 		env = append(env, envFiles+"="+list, envIn+"="+c.in)
-		fmt.Fprintf(p.out, "pipeline: %d files (%s) under %s, 1 source → work queue (files over %d KiB: out of line, to a worker) → %d workers → sink, %s, namespace %s\n",
+		fmt.Fprintf(p.out, "pipeline: %d files (%s) under %s, 1 source → work queue (files over %d KiB: out of line, to a pool of analyzers) → %d workers → sink, %s, namespace %s\n",
 			c.n, mb(c.bytes), c.in, directMax>>10, c.workers, mode, p.root)
 	}
 	if c.plaintext {
@@ -291,6 +291,19 @@ func (p *pipeline) work() error {
 	resent, err := p.finish()
 	if err != nil {
 		return err
+	}
+	if !c.synthetic {
+		p.source.send("pool")
+		l, err := p.source.expect("pool", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		var members, procs int
+		fmt.Sscanf(l, "%d %d", &members, &procs)
+		if members != c.workers {
+			return fmt.Errorf("the pool of analyzers has %d members at the end, want %d", members, c.workers)
+		}
+		p.line(fmt.Sprintf("pool of analyzers (files over %d KiB): %d members at the end, on %d worker process(es)", directMax>>10, members, procs))
 	}
 	p.sink.send("report")
 	line, err := p.sink.expect("report", 30*time.Second)

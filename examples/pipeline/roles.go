@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -60,6 +61,7 @@ const (
 	namespace       = "pipeline"
 	workQueue       = "pipeline.work"
 	sinkName        = "sink"
+	analyzerKind    = "analyzer" // the kind of the pool that takes large files
 	progressSubject = "pipeline.progress"
 
 	envRole     = "PIPELINE_ROLE"
@@ -74,7 +76,7 @@ const (
 	envIn       = "PIPELINE_IN"    // the input directory
 
 	// directMax is the largest file that goes through the work queue;
-	// larger ones go straight to a worker, out of line.
+	// larger ones go to the pool of analyzers, out of line.
 	directMax = 192 << 10
 	// topPerFile is how many of a file's identifiers its result carries.
 	topPerFile = 64
@@ -209,7 +211,20 @@ func runSource() error {
 		n = len(files)
 	}
 	in := os.Getenv(envIn)
-	nextWorker := 0
+	// Files too large for the queue's records go to a supervised pool of
+	// analyzers, a kind every worker process offers: one per worker, kept
+	// at that number across the worker processes (a killed one is
+	// replaced on a survivor), and never sent to a member whose process
+	// is known gone.
+	var pool *actor.PID
+	if files != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		pool, err = sys.SpawnPool(ctx, analyzerKind, envInt(envWorkers))
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	send := func(id int) error {
 		for {
 			it := &Item{ID: id}
@@ -221,11 +236,7 @@ func runSource() error {
 				}
 				it.Path, it.Payload = files[id], b
 				if len(b) > directMax {
-					// Too large for the queue's records: straight to a
-					// worker, out of line. One that is gone is skipped.
-					if to, err = pickWorker(sys, &nextWorker); err != nil {
-						return err
-					}
+					to = pool // too large for the queue's records: out of line, to the pool
 				}
 			} else {
 				it.Payload = payload(id, size)
@@ -269,22 +280,21 @@ func runSource() error {
 				}
 			}
 			say("resent %d", len(args))
+		case "pool":
+			members, err := sys.PoolMembers(pool, 5*time.Second)
+			if err != nil {
+				say("pool 0 0 %v", err)
+				return
+			}
+			nodes := map[string]bool{}
+			for _, m := range members {
+				nodes[m.Address] = true
+			}
+			say("pool %d %d", len(members), len(nodes))
 		}
 	})
 	sayStats(sys)
 	return failed
-}
-
-// pickWorker returns the next worker actor, by name, round robin,
-// skipping those that are gone.
-func pickWorker(sys *actor.System, next *int) (*actor.PID, error) {
-	for range 64 {
-		*next = *next%envInt(envWorkers) + 1
-		if pid, err := sys.Lookup(fmt.Sprintf("worker-%d", *next)); err == nil {
-			return pid, nil
-		}
-	}
-	return nil, errors.New("no worker to send a large file to")
 }
 
 // analyze counts a file's lines and words and its identifiers (runs of
@@ -384,7 +394,7 @@ func runWorker() error {
 	if _, err := sys.ConsumeQueue(workQueue, props); err != nil {
 		return err
 	}
-	if _, err := sys.SpawnNamed(props, fmt.Sprintf("worker-%d", me)); err != nil {
+	if err := sys.RegisterKind(analyzerKind, props); err != nil {
 		return err
 	}
 	say("ready")
