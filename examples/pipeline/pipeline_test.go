@@ -169,7 +169,7 @@ func TestCleanupUnreadOutput(t *testing.T) {
 }
 
 // makeTree writes a tree of files: many small ones, a few larger than
-// the work queue's records (sent out of line, to a worker by name), an
+// the work queue's records (sent out of line, to the pool of analyzers), an
 // empty one, and a hidden directory that is skipped. It returns the
 // number of files and bytes, lines and words in them.
 func makeTree(t *testing.T, small int) (dir string, files, bytes, lines, words int) {
@@ -206,6 +206,7 @@ func TestPipelineFiles(t *testing.T) {
 	out := runPipeline(t, "-in "+dir+" -workers 2")
 	expectLines(t, out,
 		fmt.Sprintf(`^pipeline: %d files \(%.1f MB\) under `, files, float64(bytes)/1e6),
+		`^pool of analyzers \(files over 192 KiB\): 2 members at the end, on 2 worker process\(es\)$`,
 		fmt.Sprintf(`^  messages     %d of %d processed, 0 duplicates at the sink$`, files, files),
 		fmt.Sprintf(`^  files        %d files, %.1f MB \(\S+ MB/s\), %d lines, %d words$`, files, float64(bytes)/1e6, lines, words),
 		`^  identifiers  alpha 185043, beta 185043, gamma 185043, func 300, int 300, package 300, pkg 300, return 300, f0 1, f1 1$`,
@@ -220,6 +221,7 @@ func TestPipelineFilesChaos(t *testing.T) {
 	out := runPipeline(t, "-in "+dir+" -workers 3 -progress 100 -chaos")
 	expectLines(t, out,
 		`^chaos: killed worker 3 \(pid \d+\) with kill -9 after \d+ messages$`,
+		`^pool of analyzers \(files over 192 KiB\): 3 members at the end, on 2 worker process\(es\)$`,
 		fmt.Sprintf(`^  messages     %d of %d processed, 0 duplicates at the sink$`, files, files),
 		`^  result       every message accounted for$`,
 	)
