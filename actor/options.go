@@ -27,6 +27,7 @@ type options struct {
 	localRoot   bool
 	oolQuota    int64
 	meter       metric.MeterProvider
+	remote      *remoteConfig
 }
 
 // WithRoot sets the directory namespaces live in (default: /dev/shm/

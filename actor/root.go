@@ -35,7 +35,9 @@ func (s *System) installRootSpawn(local bool) {
 				// the copy adds; spawn from the copy, without the chain.
 				root = rc.Copy().WithSpawnMiddleware()
 			}
-			if local || strings.Contains(id, "$") {
+			// Before the registry is joined, only protoactor-go's remote
+			// spawns (its "activator" and "EndpointSupervisor"): local.
+			if local || strings.Contains(id, "$") || s.reg == nil {
 				return root.SpawnNamed(s.onPump(props), id)
 			}
 			return s.spawnNamed(root, props, id)

@@ -91,6 +91,9 @@ func (s *System) sendWith(pid *PID, msg any, sender *PID, header map[string]stri
 		}
 		return s.remote(node).send(pid, msg, sender)
 	}
+	if s.foreign(pid.Address) {
+		return s.machine.send(pid, msg, sender, header)
+	}
 	if pid.Address == s.prefix+queueNode {
 		if len(header) > 0 {
 			return fmt.Errorf("%w: %s: headers on a work queue's messages", ErrInvalidArgument, pidText(pid))

@@ -56,6 +56,7 @@ type ChildFailure struct {
 	Err error
 }
 
+// Error says which child failed, and how.
 func (f *ChildFailure) Error() string {
 	who := fmt.Sprintf("child of kind %q", f.Kind)
 	if f.Child != nil {

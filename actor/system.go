@@ -62,6 +62,12 @@ type System struct {
 	rmu     sync.Mutex
 	remotes map[uint64]*remote
 
+	// machine is WithRemote's remote; nil without it.
+	machine *machine
+	// raddr maps the remote addresses of this namespace's nodes
+	// (WithRemote's, their PID addresses) to the nodes and back.
+	raddr remoteAddrs
+
 	links     links // watches of remote actors, requests waiting on remote nodes
 	trust     *seal.TrustStore
 	qmu       sync.Mutex
@@ -146,10 +152,19 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 	}
 	s.trust = trust
 	s.plaintext = o.plaintext
+	if o.remote != nil {
+		if err := s.startRemote(o.remote, identity, trust); err != nil {
+			s.ActorSystem.Shutdown()
+			return nil, fmt.Errorf("shmactor: join %s: %w", ns, err)
+		}
+	}
 	mode := sealMode(o.plaintext)
 	prepare := func(id uint64, dir *shm.Dir) (*registry.Node, error) {
 		s.id = id
 		s.addr = s.prefix + fmt.Sprintf("%016x", id)
+		if s.machine != nil {
+			s.addr = s.machine.addr
+		}
 		s.ProcessRegistry.Address = s.addr
 		s.sealer, err = seal.New(seal.Config{Namespace: ns, Node: id, Keys: keys, Identity: identity, Trust: trust, Plaintext: o.plaintext})
 		if err != nil {
@@ -169,6 +184,9 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		n := &registry.Node{PublicKey: self.Public, Epoch: self.Epoch, Inbox: s.mb.InboxName(), Meta: map[string]string{"seal": mode}}
 		if self.AES {
 			n.Meta[metaAES] = "1"
+		}
+		if s.machine != nil {
+			n.Meta[metaRemote] = s.addr
 		}
 		if self.Cert != nil {
 			n.CertIdentity, n.CertSignature = self.Cert.Identity, self.Cert.Signature
@@ -192,6 +210,9 @@ func Join(ns string, opts ...Option) (s *System, err error) {
 		}
 		if s.sealer != nil {
 			s.sealer.Close()
+		}
+		if s.machine != nil {
+			s.machine.shutdown()
 		}
 		s.ActorSystem.Shutdown()
 		return nil, err
@@ -243,18 +264,36 @@ func (s *System) Sealed() bool { return !s.plaintext }
 // Registry returns the namespace registry, for listing nodes and names.
 func (s *System) Registry() *registry.Registry { return s.reg }
 
-// nodeOf parses a PID address of this namespace.
+// nodeOf returns the node of a PID address of this namespace: one made
+// of the namespace's prefix and the node's id, or a node's remote
+// address (WithRemote).
 func (s *System) nodeOf(address string) (uint64, bool) {
 	h, ok := strings.CutPrefix(address, s.prefix)
-	if !ok || len(h) != 16 {
+	if !ok {
+		if strings.HasPrefix(address, addressPrefix) || address == localAddress {
+			return 0, false
+		}
+		return s.raddr.node(s, address)
+	}
+	if len(h) != 16 {
 		return 0, false
 	}
 	id, err := strconv.ParseUint(h, 16, 64)
 	return id, err == nil
 }
 
-// NodeAddress returns the PID address of a node of this namespace.
-func (s *System) NodeAddress(node uint64) string { return s.prefix + fmt.Sprintf("%016x", node) }
+// NodeAddress returns the PID address of a node of this namespace: its
+// remote address if it has one (WithRemote), else one made of the
+// namespace and the node's id.
+func (s *System) NodeAddress(node uint64) string {
+	if node == s.id && s.addr != "" {
+		return s.addr
+	}
+	if a, ok := s.raddr.address(node); ok {
+		return a
+	}
+	return s.prefix + fmt.Sprintf("%016x", node)
+}
 
 // resolve is the address resolver protoactor-go calls for PIDs that are
 // not local: PIDs of other nodes of this namespace get the node's Process.
@@ -263,7 +302,13 @@ func (s *System) resolve(pid *proto.PID) (proto.Process, bool) {
 		return &queueProcess{sys: s, name: pid.Id}, true
 	}
 	node, ok := s.nodeOf(pid.Address)
-	if !ok || node == s.id {
+	if !ok {
+		if s.foreign(pid.Address) {
+			return machineProcess{s.machine}, true
+		}
+		return nil, false
+	}
+	if node == s.id {
 		return nil, false
 	}
 	return s.remote(node), true
@@ -320,6 +365,7 @@ func peerOf(n registry.Node) seal.Peer {
 }
 
 func (s *System) meetNode(n registry.Node) error {
+	s.raddr.learn(n)
 	if err := s.sealer.AddPeer(peerOf(n)); err != nil {
 		s.warn("shmactor: peer refused", "node", fmt.Sprintf("%016x", n.ID), "err", err)
 		return err
@@ -358,6 +404,7 @@ func (s *System) nodeGone(node uint64) {
 	}
 	s.rmu.Unlock()
 	s.mb.Gone(node)
+	s.raddr.forget(node)
 	s.syncs.answered(0, node)
 	s.mb.AfterDrained(func() { s.retire(node) })
 }
@@ -589,6 +636,9 @@ func (s *System) Close() error {
 		err = e
 	}
 	s.sealer.Close()
+	if s.machine != nil {
+		s.machine.shutdown()
+	}
 	s.ActorSystem.Shutdown()
 	return err
 }
