@@ -288,8 +288,8 @@ func (r *remoteChild) SendSystemMessage(_ *PID, message any) {
 // Stop stops the child, and then the stand-in.
 func (r *remoteChild) Stop(pid *PID) { r.SendSystemMessage(pid, &proto.Stop{}) }
 
-// started records child as the actor now, and sends it the messages
-// that waited.
+// started records child as the actor now, sends it the messages that
+// waited, and watches it.
 func (r *remoteChild) started(child *PID) {
 	r.mu.Lock()
 	if r.state == childStopping {
@@ -299,7 +299,6 @@ func (r *remoteChild) started(child *PID) {
 		return
 	}
 	r.child, r.state = child, childRunning
-	r.sysSend(child, &proto.Watch{Watcher: r.self})
 	for _, m := range r.held { // under the lock: before any newer message
 		r.forwardLocked(child, m)
 	}
@@ -311,6 +310,10 @@ func (r *remoteChild) started(child *PID) {
 		r.state = childPanicked
 	}
 	r.mu.Unlock()
+	// Not under the lock: a Watch of an actor already gone (stopped, or
+	// its node known gone) is answered with Terminated at once, on this
+	// goroutine.
+	r.sysSend(child, &proto.Watch{Watcher: r.self})
 	if failed {
 		r.report(&ChildFailure{Kind: r.kind, Child: child, Panic: early.Reason})
 	}
