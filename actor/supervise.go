@@ -33,7 +33,9 @@ import (
 //   - When the child's node goes (its process killed, or closed), the
 //     stand-in reports a failure whose reason wraps mailbox.ErrNodeGone;
 //     Restart (or Resume) spawns the child again on a node that offers the
-//     kind, and messages sent meanwhile wait for it.
+//     kind, and messages sent meanwhile wait for it. A child whose node
+//     goes while its panic awaits the parent's directive is not reported
+//     twice: that directive spawns it again.
 //   - The child is linked to the stand-in: when the parent's process
 //     dies, the child is stopped.
 
@@ -431,6 +433,12 @@ func (r *remoteChild) terminated(t *proto.Terminated) {
 	c := r.child
 	switch {
 	case r.state == childStopping:
+	case t.Why == proto.TerminatedReason_AddressTerminated && r.state == childPanicked:
+		// Its panic awaits the parent's decision: not a second failure.
+		// The directive, when it comes, spawns the child again.
+		r.child, r.state = nil, childLost
+		r.mu.Unlock()
+		return
 	case t.Why == proto.TerminatedReason_AddressTerminated:
 		r.child, r.state = nil, childLost
 		r.mu.Unlock()

@@ -457,3 +457,117 @@ func TestSupervisedChildStopsWithParentProcess(t *testing.T) {
 		t.Fatal("the supervised child still runs 10s after its parent's process was killed")
 	}
 }
+
+// superviseCounter spawns a parent with strategy whose one child of kind
+// "counter" is supervised from this process, and returns the parent and
+// the child.
+func superviseCounter(t *testing.T, s *System, strategy SupervisorStrategy, opts ...SpawnOption) (*PID, *PID, *supParent) {
+	t.Helper()
+	p := &supParent{sys: s, n: 1, opts: opts, spawned: make(chan []*PID, 4), terminated: make(chan *PID, 16)}
+	parent := s.Root.Spawn(PropsFromFunc(p.receive, WithSupervisor(strategy)))
+	t.Cleanup(func() { s.Root.Stop(parent) })
+	select {
+	case pids := <-p.spawned:
+		return parent, pids[0], p
+	case <-time.After(15 * time.Second):
+		t.Fatal("the parent did not spawn its child in 15s")
+	}
+	return nil, nil, nil
+}
+
+// hostOf returns the helper among procs in which child runs, and the
+// others.
+func hostOf(t *testing.T, s *System, child *PID, procs ...*testproc.Proc) (*testproc.Proc, []*testproc.Proc) {
+	t.Helper()
+	host := strings.Fields(ask(t, s, child, "get").From)[0]
+	for i, p := range procs {
+		if strconv.Itoa(p.Pid()) == host {
+			return p, append(slices.Clone(procs[:i]), procs[i+1:]...)
+		}
+	}
+	t.Fatalf("the child runs in pid %s, not a helper", host)
+	return nil, nil
+}
+
+// awaitTerminated waits until pid, a remote actor, is known terminated
+// here: a watcher of it got Terminated.
+func awaitTerminated(t *testing.T, s *System, pid *PID) {
+	t.Helper()
+	done := make(chan struct{})
+	watcher := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			ctx.Watch(pid)
+		case *Terminated:
+			if samePID(m.Who, pid) {
+				close(done)
+			}
+		}
+	}))
+	defer s.Root.Stop(watcher)
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s not terminated in 15s", pidText(pid))
+	}
+}
+
+// A child whose node dies while its panic awaits the parent's decision
+// fails once, not twice: the directive for the panic, when it comes, is
+// carried out by spawning the child again on another node. The stand-in
+// used to report the node's death as a second failure, so that a parent
+// allowed one restart stopped its child after a single panic, and a
+// second Restart could hit the child spawned again, wiping what it had
+// done meanwhile.
+func TestSupervisedChildPanickedThenNodeGone(t *testing.T) {
+	root := testproc.TempDir(t)
+	a := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=panicgone")
+	a.Expect(t, "ready", time.Minute)
+	b := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=panicgone")
+	b.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "panicgone")
+	seen := make(chan *ChildFailure, 16)
+	release := make(chan struct{})
+	decide := func(reason any) Directive {
+		cf, _ := reason.(*ChildFailure)
+		seen <- cf
+		<-release
+		return RestartDirective
+	}
+	_, child, p := superviseCounter(t, s, NewOneForOneStrategy(1, time.Minute, decide))
+	host, others := hostOf(t, s, child, a, b)
+	inc(t, s, child, 2)
+	if err := s.Send(child, &Ping{Note: "boom", N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var cf *ChildFailure
+	select {
+	case cf = <-seen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no failure reached the parent's strategy in 10s")
+	}
+	if cf == nil || cf.Panic != "boom 1" {
+		t.Fatalf("the strategy was given %v", cf)
+	}
+	// The decision waits until this process knows the child's node gone.
+	host.Kill()
+	awaitTerminated(t, s, cf.Child)
+	time.Sleep(200 * time.Millisecond) // the stand-in is told in the same pass
+	close(release)
+
+	got := ask(t, s, child, "get")
+	if from := strings.Fields(got.From)[0]; from != strconv.Itoa(others[0].Pid()) || got.N != 0 {
+		t.Fatalf("after the restart the child answered %+v, want 0 from pid %d", got, others[0].Pid())
+	}
+	inc(t, s, child, 3)
+	if got := ask(t, s, child, "get"); got.N != 3 {
+		t.Fatalf("the child spawned again counts %d, want 3", got.N)
+	}
+	select {
+	case cf := <-seen:
+		t.Fatalf("the strategy was given a second failure for one panic: %v", cf)
+	case who := <-p.terminated:
+		t.Fatalf("the parent got Terminated for %v", who)
+	default:
+	}
+}
