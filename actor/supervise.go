@@ -194,9 +194,10 @@ type remoteChild struct {
 
 	mu       sync.Mutex
 	state    childState
-	child    *PID         // the actor now; nil while none runs
-	early    *childFailed // a failure reported before its spawn was answered
-	held     []any        // messages that wait for a child to run
+	child    *PID               // the actor now; nil while none runs
+	cancel   context.CancelFunc // ends the spawn under way, if any
+	early    *childFailed       // a failure reported before its spawn was answered
+	held     []any              // messages that wait for a child to run
 	watchers []*PID
 }
 
@@ -373,17 +374,18 @@ func (r *remoteChild) directive(d any) {
 			return
 		}
 	case childLost:
-		r.state = childStarting
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r.state, r.cancel = childStarting, cancel
 		r.mu.Unlock()
-		go r.respawn()
+		go r.respawn(ctx, cancel)
 		return
 	}
 	r.mu.Unlock()
 }
 
-// respawn spawns the child again on a node that offers its kind.
-func (r *remoteChild) respawn() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// respawn spawns the child again on a node that offers its kind, unless
+// ctx ends first (the stand-in is stopped).
+func (r *remoteChild) respawn(ctx context.Context, cancel context.CancelFunc) {
 	defer cancel()
 	child, err := r.sys.spawnKind(ctx, r.kind, spawnOptions{name: r.name, link: r.self, sup: r.self})
 	if err == nil {
@@ -411,8 +413,14 @@ func (r *remoteChild) stop() {
 		r.mu.Unlock()
 		r.sysSend(c, &proto.Stop{})
 	case childStarting:
-		r.state = childStopping // the spawn under way ends the stand-in
+		// The spawn under way is abandoned (a child it makes is stopped)
+		// and then ends the stand-in.
+		r.state = childStopping
+		cancel := r.cancel
 		r.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
 	case childLost:
 		r.state = childStopping
 		r.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shmactor/shmactor/internal/testproc"
 	"github.com/shmactor/shmactor/mailbox"
+	"github.com/shmactor/shmactor/shm"
 )
 
 func init() {
@@ -54,7 +55,13 @@ func helperCounterNode() error {
 		return err
 	}
 	fmt.Printf("ready %016x\n", s.NodeID())
-	commands(func(string, []string) {})
+	commands(func(cmd string, _ []string) {
+		if cmd == "supervised" { // the actors supervised from elsewhere here
+			s.kinds.mu.Lock()
+			fmt.Println("supervised", len(s.kinds.supervised))
+			s.kinds.mu.Unlock()
+		}
+	})
 	return nil
 }
 
@@ -489,24 +496,33 @@ func hostOf(t *testing.T, s *System, child *PID, procs ...*testproc.Proc) (*test
 	return nil, nil
 }
 
-// awaitTerminated waits until pid, a remote actor, is known terminated
-// here: a watcher of it got Terminated.
-func awaitTerminated(t *testing.T, s *System, pid *PID) {
+// watchT watches pid and returns once the Watch is sent: the channel is
+// closed when pid's actor terminates.
+func watchT(t *testing.T, s *System, pid *PID) <-chan struct{} {
 	t.Helper()
-	done := make(chan struct{})
+	watching, done := make(chan struct{}), make(chan struct{})
 	watcher := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
 		switch m := ctx.Message().(type) {
 		case *Started:
 			ctx.Watch(pid)
+			close(watching)
 		case *Terminated:
 			if samePID(m.Who, pid) {
 				close(done)
 			}
 		}
 	}))
-	defer s.Root.Stop(watcher)
+	t.Cleanup(func() { s.Root.Stop(watcher) })
+	<-watching
+	return done
+}
+
+// awaitTerminated waits until pid, a remote actor, is known terminated
+// here: a watcher of it got Terminated.
+func awaitTerminated(t *testing.T, s *System, pid *PID) {
+	t.Helper()
 	select {
-	case <-done:
+	case <-watchT(t, s, pid):
 	case <-time.After(15 * time.Second):
 		t.Fatalf("%s not terminated in 15s", pidText(pid))
 	}
@@ -552,7 +568,9 @@ func TestSupervisedChildPanickedThenNodeGone(t *testing.T) {
 	// The decision waits until this process knows the child's node gone.
 	host.Kill()
 	awaitTerminated(t, s, cf.Child)
-	time.Sleep(200 * time.Millisecond) // the stand-in is told in the same pass
+	// The stand-in is told once this node's inbox is drained past the
+	// node's last message, a moment after the node is known gone.
+	time.Sleep(200 * time.Millisecond)
 	close(release)
 
 	got := ask(t, s, child, "get")
@@ -569,5 +587,81 @@ func TestSupervisedChildPanickedThenNodeGone(t *testing.T) {
 	case who := <-p.terminated:
 		t.Fatalf("the parent got Terminated for %v", who)
 	default:
+	}
+}
+
+// A parent stopped while its child is being spawned again, on a node
+// that does not answer (paused), stops at once: the spawn under way is
+// abandoned, and the child it makes once the node answers is stopped.
+// The parent used to wait for the spawn's own deadline (10 s).
+func TestSupervisedChildStoppedWhileSpawnedAgain(t *testing.T) {
+	root := testproc.TempDir(t)
+	a := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=stopspawn")
+	a.Expect(t, "ready", time.Minute)
+	b := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=stopspawn")
+	b.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "stopspawn")
+	f := newFailures(RestartDirective)
+	parent, child, _ := superviseCounter(t, s, NewOneForOneStrategy(10, time.Minute, f.decide))
+	host, others := hostOf(t, s, child, a, b)
+	paused := others[0]
+	if err := paused.Stop(); err != nil {
+		t.Skip("cannot pause a process here:", err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			paused.Cont()
+		}
+	}()
+	host.Kill()
+	if cf := f.next(t); !errors.Is(cf, mailbox.ErrNodeGone) {
+		t.Fatalf("the strategy was given %v", cf)
+	}
+	// The restart's spawn request waits in the paused node's inbox.
+	n, err := s.reg.Node(nodeOfPid(t, s, paused))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, err := shm.ReadRingStats(s.reg.Dir(), n.Inbox); err == nil && st.Len > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no spawn request reached the paused node in 10s")
+		}
+	}
+	stopped := watchT(t, s, parent)
+	s.Root.Stop(parent)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parent still stops 5s later: it waits for its child's spawn on the paused node")
+	}
+	if _, err := s.Request(child, &Ping{Note: "get"}, 2*time.Second); !errors.Is(err, ErrDeadLetter) {
+		t.Fatalf("a request to the stopped child: %v, want ErrDeadLetter", err)
+	}
+	// Once the node answers, the child it spawned is stopped. (Its
+	// spawner answers in turn: the spawn of a kind it does not offer is
+	// answered after the child's.)
+	resumed = true
+	if err := paused.Cont(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.SpawnKind(ctx, "nope", OnNode(nodeOfPid(t, s, paused))); !errors.Is(err, ErrNoKind) {
+		t.Fatalf("spawn of a kind the resumed node does not offer: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		paused.Send("supervised")
+		if paused.Expect(t, "supervised", 10*time.Second) == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child spawned on the node once it answered still runs 15s later")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
