@@ -14,6 +14,7 @@ import (
 
 	"github.com/shmactor/shmactor/internal/testproc"
 	"github.com/shmactor/shmactor/mailbox"
+	"github.com/shmactor/shmactor/registry"
 	"github.com/shmactor/shmactor/shm"
 )
 
@@ -663,5 +664,49 @@ func TestSupervisedChildStoppedWhileSpawnedAgain(t *testing.T) {
 			t.Fatal("the child spawned on the node once it answered still runs 15s later")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A second supervised child asked for under the name of one that runs
+// fails with registry.ErrNameTaken and leaves the first supervised: its
+// panic still goes to its parent. The failed spawn used to drop the
+// first child's stand-in from its node's table, so that its panics went
+// to protoactor's default strategy there, unknown to its parent.
+func TestSupervisedChildNameTakenKeepsTheFirst(t *testing.T) {
+	root := testproc.TempDir(t)
+	h := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=nametaken")
+	h.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "nametaken")
+	f := newFailures(ResumeDirective)
+	_, first, _ := superviseCounter(t, s, NewOneForOneStrategy(10, time.Minute, f.decide), Named("only"))
+	inc(t, s, first, 2)
+
+	failed := make(chan error, 1)
+	second := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		if _, ok := ctx.Message().(*Started); ok {
+			c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := s.SpawnKind(c, "counter", SupervisedBy(ctx), Named("only"))
+			failed <- err
+		}
+	}))
+	defer s.Root.Stop(second)
+	select {
+	case err := <-failed:
+		if !errors.Is(err, registry.ErrNameTaken) {
+			t.Fatalf("a second child named as the first: %v, want registry.ErrNameTaken", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the second spawn did not return in 15s")
+	}
+
+	if err := s.Send(first, &Ping{Note: "boom", N: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if cf := f.next(t); cf.Panic != "boom 7" {
+		t.Fatalf("the first child's parent was given %v", cf)
+	}
+	if got := ask(t, s, first, "get"); got.N != 2 {
+		t.Fatalf("after resume the first child counts %d, want 2", got.N)
 	}
 }
