@@ -12,7 +12,8 @@ import (
 	"github.com/shmactor/shmactor/mailbox"
 )
 
-// Supervision across processes (docs/supervision.md).
+// Supervision across processes (docs/architecture.md, "Supervision
+// across processes").
 //
 // A parent supervises a child of a kind that runs in another process
 // through a stand-in: a protoactor Process (not an actor) that lives in
