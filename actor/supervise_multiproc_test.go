@@ -45,7 +45,20 @@ func (c *counterActor) Receive(ctx Context) {
 
 func counter() *Props { return PropsFromProducer(func() Actor { return &counterActor{} }) }
 
-// helperCounterNode offers the kind "counter" and waits.
+// startBomb panics in Started, and answers Ping{N} with Pong{N}.
+func startBomb() *Props {
+	return PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			panic("boom in Started")
+		case *Ping:
+			ctx.Respond(&Pong{N: m.N, From: fmt.Sprint(os.Getpid())})
+		}
+	})
+}
+
+// helperCounterNode offers the kinds "counter" and "start-bomb", and
+// waits.
 func helperCounterNode() error {
 	s, err := helperJoin()
 	if err != nil {
@@ -53,6 +66,9 @@ func helperCounterNode() error {
 	}
 	defer s.Close()
 	if err := s.RegisterKind("counter", counter()); err != nil {
+		return err
+	}
+	if err := s.RegisterKind("start-bomb", startBomb()); err != nil {
 		return err
 	}
 	fmt.Printf("ready %016x\n", s.NodeID())
@@ -72,6 +88,7 @@ func helperCounterNode() error {
 type supParent struct {
 	sys        *System
 	n          int
+	kind       string // "counter" when empty
 	opts       []SpawnOption
 	spawned    chan []*PID
 	terminated chan *PID
@@ -83,8 +100,12 @@ func (p *supParent) receive(ctx Context) {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var pids []*PID
+		kind := p.kind
+		if kind == "" {
+			kind = "counter"
+		}
 		for range p.n {
-			pid, err := p.sys.SpawnKind(c, "counter", append([]SpawnOption{SupervisedBy(ctx)}, p.opts...)...)
+			pid, err := p.sys.SpawnKind(c, kind, append([]SpawnOption{SupervisedBy(ctx)}, p.opts...)...)
 			if err != nil {
 				panic(err)
 			}
@@ -709,4 +730,54 @@ func TestSupervisedChildNameTakenKeepsTheFirst(t *testing.T) {
 	if got := ask(t, s, first, "get"); got.N != 2 {
 		t.Fatalf("after resume the first child counts %d, want 2", got.N)
 	}
+}
+
+// A child that panics in Started, before its stand-in has the answer to
+// its spawn, is decided on by its parent as any other panic: resumed, it
+// goes on; restarted past the limit, it is stopped.
+func TestSupervisedChildPanicsInStarted(t *testing.T) {
+	root := testproc.TempDir(t)
+	h := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=startpanic")
+	h.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "startpanic")
+	start := func(t *testing.T, strategy SupervisorStrategy) (*PID, *supParent) {
+		t.Helper()
+		p := &supParent{sys: s, n: 1, kind: "start-bomb", spawned: make(chan []*PID, 4), terminated: make(chan *PID, 16)}
+		parent := s.Root.Spawn(PropsFromFunc(p.receive, WithSupervisor(strategy)))
+		t.Cleanup(func() { s.Root.Stop(parent) })
+		select {
+		case pids := <-p.spawned:
+			return pids[0], p
+		case <-time.After(15 * time.Second):
+			t.Fatal("the parent did not spawn its child in 15s")
+		}
+		return nil, nil
+	}
+
+	t.Run("resume", func(t *testing.T) {
+		f := newFailures(ResumeDirective)
+		child, _ := start(t, NewOneForOneStrategy(10, time.Minute, f.decide))
+		if cf := f.next(t); cf.Panic != "boom in Started" || cf.Kind != "start-bomb" || cf.Child == nil {
+			t.Fatalf("the strategy was given %+v", cf)
+		}
+		got, err := s.Request(child, &Ping{N: 7}, 10*time.Second)
+		if err != nil || got.(*Pong).N != 7 {
+			t.Fatalf("the resumed child answered %v, %v", got, err)
+		}
+	})
+
+	t.Run("restart limit", func(t *testing.T) {
+		f := newFailures(RestartDirective)
+		child, p := start(t, NewOneForOneStrategy(1, time.Minute, f.decide))
+		f.next(t) // restarted, and panics again in Started
+		f.next(t) // past the limit: stopped
+		select {
+		case who := <-p.terminated:
+			if !samePID(who, child) {
+				t.Fatalf("Terminated for %v, want the child %v", who, child)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the parent got no Terminated for its child in 10s")
+		}
+	})
 }
