@@ -539,17 +539,6 @@ func watchT(t *testing.T, s *System, pid *PID) <-chan struct{} {
 	return done
 }
 
-// awaitTerminated waits until pid, a remote actor, is known terminated
-// here: a watcher of it got Terminated.
-func awaitTerminated(t *testing.T, s *System, pid *PID) {
-	t.Helper()
-	select {
-	case <-watchT(t, s, pid):
-	case <-time.After(15 * time.Second):
-		t.Fatalf("%s not terminated in 15s", pidText(pid))
-	}
-}
-
 // A child whose node dies while its panic awaits the parent's decision
 // fails once, not twice: the directive for the panic, when it comes, is
 // carried out by spawning the child again on another node. The stand-in
@@ -587,12 +576,17 @@ func TestSupervisedChildPanickedThenNodeGone(t *testing.T) {
 	if cf == nil || cf.Panic != "boom 1" {
 		t.Fatalf("the strategy was given %v", cf)
 	}
-	// The decision waits until this process knows the child's node gone.
+	// The decision waits until the stand-in knows the child's node gone.
+	// Watchers of the child, the stand-in and this one, are told in one
+	// pass once the node is reaped.
+	gone := watchT(t, s, cf.Child)
 	host.Kill()
-	awaitTerminated(t, s, cf.Child)
-	// The stand-in is told once this node's inbox is drained past the
-	// node's last message, a moment after the node is known gone.
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-gone:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the killed child's watcher got no Terminated in 15s")
+	}
+	time.Sleep(100 * time.Millisecond) // the rest of that pass
 	close(release)
 
 	got := ask(t, s, child, "get")
