@@ -184,6 +184,11 @@ func (s *System) spawnOfKind(ctx proto.Context, props *Props, m *spawnKind) (*PI
 	if id == "" {
 		id = s.ProcessRegistry.NextId()
 	}
+	if _, ok := s.ProcessRegistry.GetLocal(id); ok {
+		// Taken here: the actor that has it keeps its stand-in.
+		return nil, fmt.Errorf("shmactor: spawn %q: %w", id, proto.ErrNameExists)
+	}
+	standIn := proto.NewPID(m.SupAddress, m.SupID)
 	k.mu.Lock()
 	if k.guarded == nil {
 		g := &failureForwarder{sys: s}
@@ -192,13 +197,15 @@ func (s *System) spawnOfKind(ctx proto.Context, props *Props, m *spawnKind) (*PI
 	}
 	// Known before the actor starts, so that a panic in its Started is
 	// reported too.
-	k.supervised[id] = proto.NewPID(m.SupAddress, m.SupID)
+	k.supervised[id] = standIn
 	guarded := k.guarded
 	k.mu.Unlock()
 	pid, err := guarded.SpawnNamed(props, id) // a name: as SpawnNamed does
 	if err != nil {
 		k.mu.Lock()
-		delete(k.supervised, id)
+		if k.supervised[id] == standIn {
+			delete(k.supervised, id)
+		}
 		k.mu.Unlock()
 		return nil, err
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/shmactor/shmactor/mailbox"
 )
 
-// Supervision across processes (docs/supervision.md).
+// Supervision across processes (docs/architecture.md, "Supervision
+// across processes").
 //
 // A parent supervises a child of a kind that runs in another process
 // through a stand-in: a protoactor Process (not an actor) that lives in
@@ -33,7 +34,9 @@ import (
 //   - When the child's node goes (its process killed, or closed), the
 //     stand-in reports a failure whose reason wraps mailbox.ErrNodeGone;
 //     Restart (or Resume) spawns the child again on a node that offers the
-//     kind, and messages sent meanwhile wait for it.
+//     kind, and messages sent meanwhile wait for it. A child whose node
+//     goes while its panic awaits the parent's directive is not reported
+//     twice: that directive spawns it again.
 //   - The child is linked to the stand-in: when the parent's process
 //     dies, the child is stopped.
 
@@ -193,9 +196,10 @@ type remoteChild struct {
 
 	mu       sync.Mutex
 	state    childState
-	child    *PID         // the actor now; nil while none runs
-	early    *childFailed // a failure reported before its spawn was answered
-	held     []any        // messages that wait for a child to run
+	child    *PID               // the actor now; nil while none runs
+	cancel   context.CancelFunc // ends the spawn under way, if any
+	early    *childFailed       // a failure reported before its spawn was answered
+	held     []any              // messages that wait for a child to run
 	watchers []*PID
 }
 
@@ -289,8 +293,8 @@ func (r *remoteChild) SendSystemMessage(_ *PID, message any) {
 // Stop stops the child, and then the stand-in.
 func (r *remoteChild) Stop(pid *PID) { r.SendSystemMessage(pid, &proto.Stop{}) }
 
-// started records child as the actor now, and sends it the messages
-// that waited.
+// started records child as the actor now, sends it the messages that
+// waited, and watches it.
 func (r *remoteChild) started(child *PID) {
 	r.mu.Lock()
 	if r.state == childStopping {
@@ -300,7 +304,6 @@ func (r *remoteChild) started(child *PID) {
 		return
 	}
 	r.child, r.state = child, childRunning
-	r.sysSend(child, &proto.Watch{Watcher: r.self})
 	for _, m := range r.held { // under the lock: before any newer message
 		r.forwardLocked(child, m)
 	}
@@ -312,6 +315,10 @@ func (r *remoteChild) started(child *PID) {
 		r.state = childPanicked
 	}
 	r.mu.Unlock()
+	// Not under the lock: a Watch of an actor already gone (stopped, or
+	// its node known gone) is answered with Terminated at once, on this
+	// goroutine.
+	r.sysSend(child, &proto.Watch{Watcher: r.self})
 	if failed {
 		r.report(&ChildFailure{Kind: r.kind, Child: child, Panic: early.Reason})
 	}
@@ -369,17 +376,18 @@ func (r *remoteChild) directive(d any) {
 			return
 		}
 	case childLost:
-		r.state = childStarting
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r.state, r.cancel = childStarting, cancel
 		r.mu.Unlock()
-		go r.respawn()
+		go r.respawn(ctx, cancel)
 		return
 	}
 	r.mu.Unlock()
 }
 
-// respawn spawns the child again on a node that offers its kind.
-func (r *remoteChild) respawn() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// respawn spawns the child again on a node that offers its kind, unless
+// ctx ends first (the stand-in is stopped).
+func (r *remoteChild) respawn(ctx context.Context, cancel context.CancelFunc) {
 	defer cancel()
 	child, err := r.sys.spawnKind(ctx, r.kind, spawnOptions{name: r.name, link: r.self, sup: r.self})
 	if err == nil {
@@ -407,8 +415,14 @@ func (r *remoteChild) stop() {
 		r.mu.Unlock()
 		r.sysSend(c, &proto.Stop{})
 	case childStarting:
-		r.state = childStopping // the spawn under way ends the stand-in
+		// The spawn under way is abandoned (a child it makes is stopped)
+		// and then ends the stand-in.
+		r.state = childStopping
+		cancel := r.cancel
 		r.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
 	case childLost:
 		r.state = childStopping
 		r.mu.Unlock()
@@ -429,6 +443,12 @@ func (r *remoteChild) terminated(t *proto.Terminated) {
 	c := r.child
 	switch {
 	case r.state == childStopping:
+	case t.Why == proto.TerminatedReason_AddressTerminated && r.state == childPanicked:
+		// Its panic awaits the parent's decision: not a second failure.
+		// The directive, when it comes, spawns the child again.
+		r.child, r.state = nil, childLost
+		r.mu.Unlock()
+		return
 	case t.Why == proto.TerminatedReason_AddressTerminated:
 		r.child, r.state = nil, childLost
 		r.mu.Unlock()

@@ -14,6 +14,8 @@ import (
 
 	"github.com/shmactor/shmactor/internal/testproc"
 	"github.com/shmactor/shmactor/mailbox"
+	"github.com/shmactor/shmactor/registry"
+	"github.com/shmactor/shmactor/shm"
 )
 
 func init() {
@@ -43,7 +45,20 @@ func (c *counterActor) Receive(ctx Context) {
 
 func counter() *Props { return PropsFromProducer(func() Actor { return &counterActor{} }) }
 
-// helperCounterNode offers the kind "counter" and waits.
+// startBomb panics in Started, and answers Ping{N} with Pong{N}.
+func startBomb() *Props {
+	return PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			panic("boom in Started")
+		case *Ping:
+			ctx.Respond(&Pong{N: m.N, From: fmt.Sprint(os.Getpid())})
+		}
+	})
+}
+
+// helperCounterNode offers the kinds "counter" and "start-bomb", and
+// waits.
 func helperCounterNode() error {
 	s, err := helperJoin()
 	if err != nil {
@@ -53,8 +68,17 @@ func helperCounterNode() error {
 	if err := s.RegisterKind("counter", counter()); err != nil {
 		return err
 	}
+	if err := s.RegisterKind("start-bomb", startBomb()); err != nil {
+		return err
+	}
 	fmt.Printf("ready %016x\n", s.NodeID())
-	commands(func(string, []string) {})
+	commands(func(cmd string, _ []string) {
+		if cmd == "supervised" { // the actors supervised from elsewhere here
+			s.kinds.mu.Lock()
+			fmt.Println("supervised", len(s.kinds.supervised))
+			s.kinds.mu.Unlock()
+		}
+	})
 	return nil
 }
 
@@ -64,6 +88,7 @@ func helperCounterNode() error {
 type supParent struct {
 	sys        *System
 	n          int
+	kind       string // "counter" when empty
 	opts       []SpawnOption
 	spawned    chan []*PID
 	terminated chan *PID
@@ -75,8 +100,12 @@ func (p *supParent) receive(ctx Context) {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var pids []*PID
+		kind := p.kind
+		if kind == "" {
+			kind = "counter"
+		}
 		for range p.n {
-			pid, err := p.sys.SpawnKind(c, "counter", append([]SpawnOption{SupervisedBy(ctx)}, p.opts...)...)
+			pid, err := p.sys.SpawnKind(c, kind, append([]SpawnOption{SupervisedBy(ctx)}, p.opts...)...)
 			if err != nil {
 				panic(err)
 			}
@@ -456,4 +485,293 @@ func TestSupervisedChildStopsWithParentProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the supervised child still runs 10s after its parent's process was killed")
 	}
+}
+
+// superviseCounter spawns a parent with strategy whose one child of kind
+// "counter" is supervised from this process, and returns the parent and
+// the child.
+func superviseCounter(t *testing.T, s *System, strategy SupervisorStrategy, opts ...SpawnOption) (*PID, *PID, *supParent) {
+	t.Helper()
+	p := &supParent{sys: s, n: 1, opts: opts, spawned: make(chan []*PID, 4), terminated: make(chan *PID, 16)}
+	parent := s.Root.Spawn(PropsFromFunc(p.receive, WithSupervisor(strategy)))
+	t.Cleanup(func() { s.Root.Stop(parent) })
+	select {
+	case pids := <-p.spawned:
+		return parent, pids[0], p
+	case <-time.After(15 * time.Second):
+		t.Fatal("the parent did not spawn its child in 15s")
+	}
+	return nil, nil, nil
+}
+
+// hostOf returns the helper among procs in which child runs, and the
+// others.
+func hostOf(t *testing.T, s *System, child *PID, procs ...*testproc.Proc) (*testproc.Proc, []*testproc.Proc) {
+	t.Helper()
+	host := strings.Fields(ask(t, s, child, "get").From)[0]
+	for i, p := range procs {
+		if strconv.Itoa(p.Pid()) == host {
+			return p, append(slices.Clone(procs[:i]), procs[i+1:]...)
+		}
+	}
+	t.Fatalf("the child runs in pid %s, not a helper", host)
+	return nil, nil
+}
+
+// watchT watches pid and returns once the Watch is sent: the channel is
+// closed when pid's actor terminates.
+func watchT(t *testing.T, s *System, pid *PID) <-chan struct{} {
+	t.Helper()
+	watching, done := make(chan struct{}), make(chan struct{})
+	watcher := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			ctx.Watch(pid)
+			close(watching)
+		case *Terminated:
+			if samePID(m.Who, pid) {
+				close(done)
+			}
+		}
+	}))
+	t.Cleanup(func() { s.Root.Stop(watcher) })
+	<-watching
+	return done
+}
+
+// A child whose node dies while its panic awaits the parent's decision
+// fails once, not twice: the directive for the panic, when it comes, is
+// carried out by spawning the child again on another node. The stand-in
+// used to report the node's death as a second failure, so that a parent
+// allowed one restart stopped its child after a single panic, and a
+// second Restart could hit the child spawned again, wiping what it had
+// done meanwhile.
+func TestSupervisedChildPanickedThenNodeGone(t *testing.T) {
+	root := testproc.TempDir(t)
+	a := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=panicgone")
+	a.Expect(t, "ready", time.Minute)
+	b := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=panicgone")
+	b.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "panicgone")
+	seen := make(chan *ChildFailure, 16)
+	release := make(chan struct{})
+	decide := func(reason any) Directive {
+		cf, _ := reason.(*ChildFailure)
+		seen <- cf
+		<-release
+		return RestartDirective
+	}
+	_, child, p := superviseCounter(t, s, NewOneForOneStrategy(1, time.Minute, decide))
+	host, others := hostOf(t, s, child, a, b)
+	inc(t, s, child, 2)
+	if err := s.Send(child, &Ping{Note: "boom", N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var cf *ChildFailure
+	select {
+	case cf = <-seen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no failure reached the parent's strategy in 10s")
+	}
+	if cf == nil || cf.Panic != "boom 1" {
+		t.Fatalf("the strategy was given %v", cf)
+	}
+	// The decision waits until the stand-in knows the child's node gone.
+	// Watchers of the child, the stand-in and this one, are told in one
+	// pass once the node is reaped.
+	gone := watchT(t, s, cf.Child)
+	host.Kill()
+	select {
+	case <-gone:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the killed child's watcher got no Terminated in 15s")
+	}
+	time.Sleep(100 * time.Millisecond) // the rest of that pass
+	close(release)
+
+	got := ask(t, s, child, "get")
+	if from := strings.Fields(got.From)[0]; from != strconv.Itoa(others[0].Pid()) || got.N != 0 {
+		t.Fatalf("after the restart the child answered %+v, want 0 from pid %d", got, others[0].Pid())
+	}
+	inc(t, s, child, 3)
+	if got := ask(t, s, child, "get"); got.N != 3 {
+		t.Fatalf("the child spawned again counts %d, want 3", got.N)
+	}
+	select {
+	case cf := <-seen:
+		t.Fatalf("the strategy was given a second failure for one panic: %v", cf)
+	case who := <-p.terminated:
+		t.Fatalf("the parent got Terminated for %v", who)
+	default:
+	}
+}
+
+// A parent stopped while its child is being spawned again, on a node
+// that does not answer (paused), stops at once: the spawn under way is
+// abandoned, and the child it makes once the node answers is stopped.
+// The parent used to wait for the spawn's own deadline (10 s).
+func TestSupervisedChildStoppedWhileSpawnedAgain(t *testing.T) {
+	root := testproc.TempDir(t)
+	a := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=stopspawn")
+	a.Expect(t, "ready", time.Minute)
+	b := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=stopspawn")
+	b.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "stopspawn")
+	f := newFailures(RestartDirective)
+	parent, child, _ := superviseCounter(t, s, NewOneForOneStrategy(10, time.Minute, f.decide))
+	host, others := hostOf(t, s, child, a, b)
+	paused := others[0]
+	if err := paused.Stop(); err != nil {
+		t.Skip("cannot pause a process here:", err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			paused.Cont()
+		}
+	}()
+	host.Kill()
+	if cf := f.next(t); !errors.Is(cf, mailbox.ErrNodeGone) {
+		t.Fatalf("the strategy was given %v", cf)
+	}
+	// The restart's spawn request waits in the paused node's inbox.
+	n, err := s.reg.Node(nodeOfPid(t, s, paused))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, err := shm.ReadRingStats(s.reg.Dir(), n.Inbox); err == nil && st.Len > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no spawn request reached the paused node in 10s")
+		}
+	}
+	stopped := watchT(t, s, parent)
+	s.Root.Stop(parent)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parent still stops 5s later: it waits for its child's spawn on the paused node")
+	}
+	if _, err := s.Request(child, &Ping{Note: "get"}, 2*time.Second); !errors.Is(err, ErrDeadLetter) {
+		t.Fatalf("a request to the stopped child: %v, want ErrDeadLetter", err)
+	}
+	// Once the node answers, the child it spawned is stopped. (Its
+	// spawner answers in turn: the spawn of a kind it does not offer is
+	// answered after the child's.)
+	resumed = true
+	if err := paused.Cont(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.SpawnKind(ctx, "nope", OnNode(nodeOfPid(t, s, paused))); !errors.Is(err, ErrNoKind) {
+		t.Fatalf("spawn of a kind the resumed node does not offer: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		paused.Send("supervised")
+		if paused.Expect(t, "supervised", 10*time.Second) == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child spawned on the node once it answered still runs 15s later")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A second supervised child asked for under the name of one that runs
+// fails with registry.ErrNameTaken and leaves the first supervised: its
+// panic still goes to its parent. The failed spawn used to drop the
+// first child's stand-in from its node's table, so that its panics went
+// to protoactor's default strategy there, unknown to its parent.
+func TestSupervisedChildNameTakenKeepsTheFirst(t *testing.T) {
+	root := testproc.TempDir(t)
+	h := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=nametaken")
+	h.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "nametaken")
+	f := newFailures(ResumeDirective)
+	_, first, _ := superviseCounter(t, s, NewOneForOneStrategy(10, time.Minute, f.decide), Named("only"))
+	inc(t, s, first, 2)
+
+	failed := make(chan error, 1)
+	second := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		if _, ok := ctx.Message().(*Started); ok {
+			c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := s.SpawnKind(c, "counter", SupervisedBy(ctx), Named("only"))
+			failed <- err
+		}
+	}))
+	defer s.Root.Stop(second)
+	select {
+	case err := <-failed:
+		if !errors.Is(err, registry.ErrNameTaken) {
+			t.Fatalf("a second child named as the first: %v, want registry.ErrNameTaken", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the second spawn did not return in 15s")
+	}
+
+	if err := s.Send(first, &Ping{Note: "boom", N: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if cf := f.next(t); cf.Panic != "boom 7" {
+		t.Fatalf("the first child's parent was given %v", cf)
+	}
+	if got := ask(t, s, first, "get"); got.N != 2 {
+		t.Fatalf("after resume the first child counts %d, want 2", got.N)
+	}
+}
+
+// A child that panics in Started, before its stand-in has the answer to
+// its spawn, is decided on by its parent as any other panic: resumed, it
+// goes on; restarted past the limit, it is stopped.
+func TestSupervisedChildPanicsInStarted(t *testing.T) {
+	root := testproc.TempDir(t)
+	h := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=startpanic")
+	h.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "startpanic")
+	start := func(t *testing.T, strategy SupervisorStrategy) (*PID, *supParent) {
+		t.Helper()
+		p := &supParent{sys: s, n: 1, kind: "start-bomb", spawned: make(chan []*PID, 4), terminated: make(chan *PID, 16)}
+		parent := s.Root.Spawn(PropsFromFunc(p.receive, WithSupervisor(strategy)))
+		t.Cleanup(func() { s.Root.Stop(parent) })
+		select {
+		case pids := <-p.spawned:
+			return pids[0], p
+		case <-time.After(15 * time.Second):
+			t.Fatal("the parent did not spawn its child in 15s")
+		}
+		return nil, nil
+	}
+
+	t.Run("resume", func(t *testing.T) {
+		f := newFailures(ResumeDirective)
+		child, _ := start(t, NewOneForOneStrategy(10, time.Minute, f.decide))
+		if cf := f.next(t); cf.Panic != "boom in Started" || cf.Kind != "start-bomb" || cf.Child == nil {
+			t.Fatalf("the strategy was given %+v", cf)
+		}
+		got, err := s.Request(child, &Ping{N: 7}, 10*time.Second)
+		if err != nil || got.(*Pong).N != 7 {
+			t.Fatalf("the resumed child answered %v, %v", got, err)
+		}
+	})
+
+	t.Run("restart limit", func(t *testing.T) {
+		f := newFailures(RestartDirective)
+		child, p := start(t, NewOneForOneStrategy(1, time.Minute, f.decide))
+		f.next(t) // restarted, and panics again in Started
+		f.next(t) // past the limit: stopped
+		select {
+		case who := <-p.terminated:
+			if !samePID(who, child) {
+				t.Fatalf("Terminated for %v, want the child %v", who, child)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the parent got no Terminated for its child in 10s")
+		}
+	})
 }
