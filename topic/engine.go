@@ -117,6 +117,11 @@ func (e *engine) publish(d delivery) (int, error) {
 	subject, msg := d.subject, d.msg
 	local := e.local.Load().lookup(subject)
 	r := e.table().lookup(subject)
+	if d.part == partGroup {
+		local, r = nil, r.only(d.group)
+	} else if d.part == partPlain && len(r.groups) > 0 {
+		r = &route{nodes: r.nodes}
+	}
 	if len(local) == 0 && r == noRoute {
 		return 0, nil
 	}

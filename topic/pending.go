@@ -13,7 +13,17 @@ type delivery struct {
 	msg     any
 	header  map[string]string // the publisher's headers, nil for none
 	reply   *actor.PID        // where a reply goes, nil for none (Request)
+	// part limits a publication (the NATS bridge's) to the plain
+	// subscribers (partPlain) or to one queue group (partGroup, group).
+	part  uint8
+	group string
 }
+
+const (
+	partAll uint8 = iota
+	partPlain
+	partGroup
+)
 
 // pending is a subscription's queue of deliveries: bounded, FIFO, with
 // any number of pushers (the inbox pump, local publishers) and one taker

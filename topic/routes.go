@@ -154,6 +154,16 @@ func buildRoutes(reg *registry.Registry, self uint64, gen, lgen uint64, warn fun
 
 var noRoute = &route{}
 
+// only returns the part of r that goes to queue group group.
+func (r *route) only(group string) *route {
+	for _, gs := range r.groups {
+		if gs[0].group == group {
+			return &route{groups: [][]groupSub{gs}}
+		}
+	}
+	return noRoute
+}
+
 // lookup returns the route of subject.
 func (t *routeTable) lookup(subject string) *route {
 	if r, ok := t.cache.Load(subject); ok {
