@@ -193,6 +193,10 @@ type machine struct {
 	decs   sync.Pool             // *wire.Decoder
 }
 
+// maxRemoteBatch is the largest gRPC message a remote takes, in bytes:
+// a batch of messages from another machine's node.
+const maxRemoteBatch = 1 << 30
+
 // remoteRunning is set while a System of this process has a remote:
 // protoactor-go's remote sets gRPC's process-wide logger each time one
 // starts, which gRPC allows only before it runs, so a process has one.
@@ -234,7 +238,10 @@ func (s *System) startRemote(rc *remoteConfig, id *seal.Identity, trust *seal.Tr
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cfgOpts := []paremote.ConfigOption{
-		paremote.WithServerOptions(grpc.Creds(creds), grpc.ChainStreamInterceptor(recoverStream)),
+		// protoactor-go's endpoint writer sends up to 1000 messages in
+		// one gRPC message: 64 MiB of 64 KiB messages, past gRPC's
+		// default 4 MiB limit on what a server takes.
+		paremote.WithServerOptions(grpc.Creds(creds), grpc.ChainStreamInterceptor(recoverStream), grpc.MaxRecvMsgSize(maxRemoteBatch)),
 		paremote.WithDialOptions(grpc.WithTransportCredentials(creds)),
 	}
 	if rc.opts.advertise != "" {
