@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -55,8 +56,6 @@ const (
 	anyPrefix  = "shmactor/"
 	gatewayID  = "shmactor-gateway" // a node's gateway, for registered types
 	namesID    = "shmactor-names"   // a node's name service, for LookupAt
-	// targetHeader carries the real target of a message sent to a gateway.
-	targetHeader = "shmactor-target"
 )
 
 // RemoteOption configures WithRemote.
@@ -191,6 +190,10 @@ type machine struct {
 	handle proto.AddressResolver // protoactor-go remote's resolver
 	encs   sync.Pool             // *wire.Encoder
 	decs   sync.Pool             // *wire.Decoder
+	urls   sync.Map              // registered name → type URL
+	// gateways are other machines' nodes' gateways, by address.
+	gateways  sync.Map // string → *remoteGateway
+	ngateways atomic.Int64
 }
 
 // maxRemoteBatch is the largest gRPC message a remote takes, in bytes:
@@ -249,7 +252,13 @@ func (s *System) startRemote(rc *remoteConfig, id *seal.Identity, trust *seal.Tr
 	}
 	m := &machine{sys: s}
 	m.encs.New = func() any { return wire.NewEncoder(s.types) }
-	m.decs.New = func() any { return wire.NewDecoder(s.types) }
+	m.decs.New = func() any {
+		d := wire.NewDecoder(s.types)
+		// Each message's bytes are its own (protobuf decoding made them
+		// for it): decoded byte slices may share them.
+		d.Alias = true
+		return d
+	}
 	m.r = paremote.NewRemote(s.ActorSystem, paremote.Configure(rc.host, port, cfgOpts...))
 	if err := startRecovered(m.r); err != nil {
 		return fmt.Errorf("shmactor: remote %s: %w", addr, err)
@@ -337,19 +346,17 @@ func (p machineProcess) Stop(pid *PID) { p.SendSystemMessage(pid, &proto.Stop{})
 // message as it is, one of a registered type to the node's gateway.
 func (m *machine) send(pid *PID, msg any, sender *PID, header map[string]string) error {
 	target := pid
-	if _, ok := msg.(protobuf.Message); !ok {
-		a, err := m.wrap(msg)
+	var proc proto.Process
+	if _, ok := msg.(protobuf.Message); ok {
+		proc, _ = m.handle(target)
+	} else {
+		a, err := m.wrap(pid.Id, msg)
 		if err != nil {
 			return err
 		}
-		h := make(map[string]string, len(header)+1)
-		for k, v := range header {
-			h[k] = v
-		}
-		h[targetHeader] = pid.Id
-		target, msg, header = proto.NewPID(pid.Address, gatewayID), a, h
+		msg = a
+		target, proc = m.gatewayOf(pid.Address)
 	}
-	proc, _ := m.handle(target)
 	if sender == nil && len(header) == 0 {
 		proc.SendUserMessage(target, msg)
 		return nil
@@ -362,8 +369,38 @@ func (m *machine) send(pid *PID, msg any, sender *PID, header map[string]string)
 	return nil
 }
 
-// wrap encodes a message of a registered type for another machine.
-func (m *machine) wrap(msg any) (*anypb.Any, error) {
+// remoteGateway is another machine's node's gateway: its PID and
+// protoactor-go's Process for it.
+type remoteGateway struct {
+	pid  *PID
+	proc proto.Process
+}
+
+// gatewayOf returns the gateway of the node at address, made once.
+func (m *machine) gatewayOf(address string) (*PID, proto.Process) {
+	if g, ok := m.gateways.Load(address); ok {
+		g := g.(*remoteGateway)
+		return g.pid, g.proc
+	}
+	pid := proto.NewPID(address, gatewayID)
+	proc, _ := m.handle(pid)
+	g := &remoteGateway{pid, proc}
+	if m.ngateways.Add(1) > maxGateways {
+		m.gateways.Clear() // addresses come and go; keep it bounded
+		m.ngateways.Store(1)
+	}
+	m.gateways.Store(address, g)
+	return pid, proc
+}
+
+// maxGateways bounds the gateways a machine remembers.
+const maxGateways = 4096
+
+// wrap encodes a message of a registered type for target (an actor id)
+// on another machine: the Any's type URL is anyPrefix and the type's
+// registered name; its value is the target's length (a uvarint), the
+// target, and the message's msgpack encoding.
+func (m *machine) wrap(target string, msg any) (*anypb.Any, error) {
 	switch msg.(type) {
 	case *mailbox.Blob:
 		return nil, fmt.Errorf("%w: a Blob cannot cross machines (it is shared memory)", ErrInvalidArgument)
@@ -374,7 +411,8 @@ func (m *machine) wrap(msg any) (*anypb.Any, error) {
 	}
 	enc := m.encs.Get().(*wire.Encoder)
 	defer m.encs.Put(enc)
-	b, err := enc.AppendPayload(nil, msg)
+	b := binary.AppendUvarint(make([]byte, 0, 64+len(target)), uint64(len(target)))
+	b, err = enc.AppendPayload(append(b, target...), msg)
 	if err != nil {
 		return nil, sendErr(err)
 	}
@@ -383,23 +421,29 @@ func (m *machine) wrap(msg any) (*anypb.Any, error) {
 		enc.Files = enc.Files[:0]
 		return nil, fmt.Errorf("%w: %T: an *os.File cannot cross machines", ErrInvalidArgument, msg)
 	}
-	return &anypb.Any{TypeUrl: anyPrefix + name, Value: b}, nil
+	url, ok := m.urls.Load(name)
+	if !ok {
+		url, _ = m.urls.LoadOrStore(name, anyPrefix+name)
+	}
+	return &anypb.Any{TypeUrl: url.(string), Value: b}, nil
 }
 
 // unwrap decodes what wrap made. It returns the target's id and the
 // message, or why it cannot.
-func (m *machine) unwrap(a *anypb.Any, header map[string]string) (string, any, error) {
+func (m *machine) unwrap(a *anypb.Any) (string, any, error) {
 	name, ok := strings.CutPrefix(a.GetTypeUrl(), anyPrefix)
 	if !ok {
 		return "", nil, fmt.Errorf("a message of type %q reached the gateway", a.GetTypeUrl())
 	}
-	target := header[targetHeader]
-	if target == "" {
+	b := a.GetValue()
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n == 0 || n > uint64(len(b)-k) {
 		return "", nil, errors.New("a message without a target reached the gateway")
 	}
+	target := string(b[k : k+int(n)])
 	dec := m.decs.Get().(*wire.Decoder)
 	defer m.decs.Put(dec)
-	v, err := dec.Payload(name, a.GetValue())
+	v, err := dec.Payload(name, b[k+int(n):])
 	if err != nil {
 		return target, nil, err
 	}
@@ -423,7 +467,7 @@ func (g *gateway) SendUserMessage(_ *PID, message any) {
 		s.nUndelivered.Add(1)
 		return
 	}
-	id, v, err := g.m.unwrap(a, h)
+	id, v, err := g.m.unwrap(a)
 	if err != nil {
 		s.deadLettered.Add(1)
 		s.warn("shmactor: remote: undecodable message dead-lettered", "type", a.GetTypeUrl(), "to", id, "err", err)
@@ -432,7 +476,6 @@ func (g *gateway) SendUserMessage(_ *PID, message any) {
 		}
 		return
 	}
-	delete(h, targetHeader)
 	target := proto.NewPID(s.addr, id)
 	proc, _ := s.ProcessRegistry.GetLocal(id)
 	if proc == nil {

@@ -22,31 +22,29 @@ func testMachine() *machine {
 // refused at the send, naming why.
 func TestMachineWrap(t *testing.T) {
 	m := testMachine()
-	a, err := m.wrap(&Ping{N: 7, Note: "héllo"})
+	a, err := m.wrap("orders", &Ping{N: 7, Note: "héllo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, v, err := m.unwrap(a, map[string]string{targetHeader: "orders"})
+	id, v, err := m.unwrap(a)
 	if err != nil || id != "orders" {
 		t.Fatalf("unwrap: %q, %v", id, err)
 	}
 	if p := v.(*Ping); p.N != 7 || p.Note != "héllo" {
 		t.Fatalf("arrived as %+v", p)
 	}
-	if _, err := m.wrap(&Unregistered{X: 1}); !errors.Is(err, ErrUnregistered) {
+	if _, err := m.wrap("orders", &Unregistered{X: 1}); !errors.Is(err, ErrUnregistered) {
 		t.Fatalf("an unregistered type: %v, want ErrUnregistered", err)
 	}
-	for name, tc := range map[string]struct {
-		a      *anypb.Any
-		header map[string]string
-	}{
-		"foreign type URL": {&anypb.Any{TypeUrl: "type.googleapis.com/x"}, map[string]string{targetHeader: "t"}},
-		"no target":        {a, nil},
-		"unknown type":     {&anypb.Any{TypeUrl: anyPrefix + "no.such.Type", Value: []byte{0x80}}, map[string]string{targetHeader: "t"}},
-		"bad payload":      {&anypb.Any{TypeUrl: a.TypeUrl, Value: []byte{0xc1}}, map[string]string{targetHeader: "t"}},
+	for name, bad := range map[string]*anypb.Any{
+		"foreign type URL": {TypeUrl: "type.googleapis.com/x", Value: a.Value},
+		"no target":        {TypeUrl: a.TypeUrl, Value: []byte{0}},
+		"target too long":  {TypeUrl: a.TypeUrl, Value: []byte{9, 'x'}},
+		"unknown type":     {TypeUrl: anyPrefix + "no.such.Type", Value: a.Value},
+		"bad payload":      {TypeUrl: a.TypeUrl, Value: []byte{1, 't', 0xc1}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := m.unwrap(tc.a, tc.header); err == nil {
+			if _, _, err := m.unwrap(bad); err == nil {
 				t.Fatal("accepted")
 			}
 		})
@@ -57,14 +55,14 @@ func TestMachineWrap(t *testing.T) {
 // bytes make it panic.
 func FuzzGatewayUnwrap(f *testing.F) {
 	m := testMachine()
-	a, err := m.wrap(&Ping{N: 1, Note: "x"})
+	a, err := m.wrap("orders", &Ping{N: 1, Note: "x"})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(a.TypeUrl, a.Value, "orders")
-	f.Add(anyPrefix+"shmactor.lookupAt", []byte{0x91, 0xa1, 0x78}, "shmactor-names")
-	f.Add("", []byte{}, "")
-	f.Fuzz(func(t *testing.T, typeURL string, value []byte, target string) {
-		_, _, _ = m.unwrap(&anypb.Any{TypeUrl: typeURL, Value: value}, map[string]string{targetHeader: target})
+	f.Add(a.TypeUrl, a.Value)
+	f.Add(anyPrefix+"shmactor.lookupAt", []byte{14, 's', 'h', 'm', 'a', 'c', 't', 'o', 'r', '-', 'n', 'a', 'm', 'e', 's', 0x91, 0xa1, 0x78})
+	f.Add("", []byte{})
+	f.Fuzz(func(t *testing.T, typeURL string, value []byte) {
+		_, _, _ = m.unwrap(&anypb.Any{TypeUrl: typeURL, Value: value})
 	})
 }

@@ -39,6 +39,11 @@ const (
 	peerNATS        = "NATS"
 	peerRemote      = "protoactor remote"
 	peerLocal       = "protoactor in-process"
+	// Beyond one machine (machines.go).
+	peerMachines      = "shmactor across machines, mTLS"
+	peerMachinesPlain = "shmactor across machines, plaintext"
+	peerMachinesProto = "shmactor across machines, plaintext, protobuf"
+	peerLocalRemote   = "shmactor sealed, remote configured"
 )
 
 // The patterns.
@@ -90,6 +95,8 @@ type comparison struct {
 	// is the process that runs them all).
 	next, row int
 	measured  bool // the row process has measured its row
+	// only, when set, limits the rows to those whose names contain it.
+	only string
 }
 
 // rowEnv, set to a row's number, makes a compare process measure that
@@ -101,17 +108,18 @@ const rowPrefix = "row "
 
 func runCompare(args []string) error {
 	var busy bool
-	var svg string
+	var svg, only string
 	cf, err := parseFlags("compare", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&busy, "busy", false, "run one spinning process per CPU for the whole run")
 		fs.StringVar(&svg, "svg", "auto", `write a chart to this SVG file ("" for none; default docs/compare.svg, none with -quick)`)
+		fs.StringVar(&only, "only", "", `measure only the rows whose names contain one of these, separated by | ("machines|protoactor remote"); no chart, no idle rows`)
 	})
 	if err != nil {
 		return err
 	}
 	if svg == "auto" {
 		svg = ""
-		if !cf.quick {
+		if !cf.quick && only == "" {
 			svg = "docs/compare.svg"
 		}
 	}
@@ -129,7 +137,7 @@ func runCompare(args []string) error {
 		cf: cf, rp: &reporter{json: cf.json, wide: true},
 		root: d.Path(), sockDir: sockDir, rows: map[rowKey]result{},
 		rtt: 20_000, stream: 1_000_000, fan: 200_000, idle: 2 * time.Second,
-		row: -1,
+		row: -1, only: only,
 	}
 	if cf.quick {
 		c.rtt, c.stream, c.fan, c.idle = 2_000, 100_000, 20_000, time.Second
@@ -144,6 +152,7 @@ func runCompare(args []string) error {
 		c.oneWay()
 		c.topics()
 		c.large()
+		c.machines()
 		if !c.measured {
 			return fmt.Errorf("compare: no row %d", c.row)
 		}
@@ -172,7 +181,10 @@ func runCompare(args []string) error {
 	c.oneWay()
 	c.topics()
 	c.large()
-	c.idleCPU()
+	c.machines()
+	if only == "" {
+		c.idleCPU()
+	}
 	c.ratios()
 	c.targets(busy)
 	if svg != "" {
@@ -249,6 +261,9 @@ func streamPeer(plain bool) string {
 // measure runs one row (the median of -runs runs for throughput) and
 // records it. A failed row is reported and the comparison goes on.
 func (c *comparison) measure(peer, pattern string, sz int, throughput bool, run func() (result, error)) {
+	if !c.wanted(rowName(peer, pattern)) {
+		return
+	}
 	row := c.next
 	c.next++
 	if c.row >= 0 {
@@ -290,6 +305,20 @@ func (c *comparison) measure(peer, pattern string, sz int, throughput bool, run 
 	r.MBps = r.Rate * float64(sz) / 1e6
 	c.rows[rowKey{peer, pattern, sz}] = r
 	c.rp.add(r)
+}
+
+// wanted reports whether -only lets row name run: it names any of its
+// parts separated by "|".
+func (c *comparison) wanted(name string) bool {
+	if c.only == "" {
+		return true
+	}
+	for _, part := range strings.Split(c.only, "|") {
+		if part != "" && strings.Contains(name, part) {
+			return true
+		}
+	}
+	return false
 }
 
 // runRow measures row number row in a process of its own.
@@ -404,6 +433,32 @@ func (c *comparison) large() {
 		}
 		c.measure(peerUnix, patOneWay, sz, true, func() (result, error) { return benchUnixStream(c.sockDir, sz, n) })
 	}
+}
+
+// machineSizes are the sizes of the rows between two machines.
+var machineSizes = []int{64, 4 << 10}
+
+func (c *comparison) machines() {
+	c.section("beyond one machine: two namespaces (\"machines\") in two processes, over 127.0.0.1",
+		fmt.Sprintf("shmactor's go through protoactor-go's remote (WithRemote), mutual TLS or plaintext like the protoactor remote rows, registered types (msgpack in an anypb.Any) or, \"protobuf\", the BytesValue those rows send; request/reply: %d round trips (p50/p99/p999), one-way: %d messages of 64 B; %s; \"remote configured\": two nodes of one machine with remotes, through shared memory",
+			c.rttN(64), c.streamN(64), c.medianOf()))
+	peers := []struct {
+		peer    string
+		tls, pb bool
+	}{{peerMachines, true, false}, {peerMachinesPlain, false, false}, {peerMachinesProto, false, true}}
+	for _, sz := range machineSizes {
+		n := c.rttN(sz)
+		for _, p := range peers {
+			c.measure(p.peer, patRR, sz, false, func() (result, error) { return benchMachinesRTT(c.root, p.tls, p.pb, sz, n) })
+		}
+	}
+	for _, sz := range machineSizes {
+		n := c.streamN(sz)
+		for _, p := range peers {
+			c.measure(p.peer, patOneWay, sz, true, func() (result, error) { return benchMachinesStream(c.root, p.tls, p.pb, sz, n) })
+		}
+	}
+	c.measure(peerLocalRemote, patRR, 64, false, func() (result, error) { return benchLocalWithRemote(c.root, 64, c.rttN(64)) })
 }
 
 func (c *comparison) idleCPU() {

@@ -33,7 +33,7 @@ func metricsOf(r result) []metric {
 func (c *comparison) ratios() {
 	if !c.rp.json {
 		fmt.Println("\nratios, shmactor ÷ peer, same pattern and size: for p50 and p99 below 1x is faster, for msgs/s above 1x is more")
-		fmt.Printf("%-44s", "")
+		fmt.Printf("%-52s", "")
 		for _, o := range others {
 			fmt.Printf(" %10s", o.short)
 		}
@@ -41,7 +41,7 @@ func (c *comparison) ratios() {
 	}
 	for _, pat := range []string{patRR, patOneWay, patPubRTT, patFanOut} {
 		for _, sz := range append(compareSizes, largeSizes...) {
-			for _, shmp := range []string{peerSealed, peerPlain, peerStream, peerStreamPlain} {
+			for _, shmp := range []string{peerSealed, peerPlain, peerStream, peerStreamPlain, peerMachines, peerMachinesPlain, peerMachinesProto, peerLocalRemote} {
 				r, ok := c.rows[rowKey{shmp, pat, sz}]
 				if !ok {
 					continue
@@ -63,7 +63,7 @@ func (c *comparison) ratios() {
 						}
 					}
 					if !c.rp.json {
-						fmt.Printf("%-44s", label)
+						fmt.Printf("%-52s", label)
 						for _, cell := range cells {
 							fmt.Printf(" %10s", cell)
 						}
@@ -135,6 +135,13 @@ func projectTargets(busy bool) []target {
 		atMost(k(peerStream, patRR, 64), k(peerUnix, patRR, 64), mP50, 0.5),
 		atLeast(k(peerStream, patOneWay, 64<<10), k(peerUnix, patOneWay, 64<<10), mMBps, 1.5),
 		atLeast(k(peerStreamPlain, patOneWay, 64<<10), k(peerUnix, patOneWay, 64<<10), mMBps, 1.5),
+		// Beyond one machine: no worse than protoactor's remote alone
+		// (both plaintext gRPC), and the local path unchanged by a remote.
+		atMost(k(peerMachinesPlain, patRR, 64), k(peerRemote, patRR, 64), mP50, 1),
+		atLeast(k(peerMachinesPlain, patOneWay, 64), k(peerRemote, patOneWay, 64), mRate, 1),
+		atMost(k(peerMachinesProto, patRR, 64), k(peerRemote, patRR, 64), mP50, 1),
+		atLeast(k(peerMachinesProto, patOneWay, 64), k(peerRemote, patOneWay, 64), mRate, 1),
+		atMost(k(peerLocalRemote, patRR, 64), k(peerSealed, patRR, 64), mP50, 1.1),
 	}
 	if busy {
 		for _, sz := range compareSizes {
@@ -159,6 +166,9 @@ func (c *comparison) targets(busy bool) {
 		r := result{Bench: "compare-target", Name: t.String(), Target: t.bounds()}
 		a, okA := c.rows[t.of]
 		b, okB := c.rows[t.to]
+		if c.only != "" && (!okA || !okB) {
+			continue // -only left a row of it out
+		}
 		if okA && okB && t.m.of(b) > 0 {
 			r.Ratio = t.m.of(a) / t.m.of(b)
 			met := (t.atMost && r.Ratio <= t.bound) || (!t.atMost && r.Ratio >= t.bound)
@@ -170,6 +180,9 @@ func (c *comparison) targets(busy bool) {
 		fmt.Println("  (with -busy: sealed request/reply p50 and p99 no worse than the Unix socket's)")
 	}
 	for _, p := range []struct{ peer, what string }{{peerSealed, "idle System"}, {peerStream, "idle System with an idle stream"}} {
+		if c.only != "" {
+			break
+		}
 		r := result{Bench: "compare-target", Name: fmt.Sprintf("%s CPU over %v, %% of one CPU", p.what, c.idle), Target: fmt.Sprintf("< %g%%", idleTarget)}
 		if idle, ok := c.rows[rowKey{p.peer, patIdle, 0}]; ok {
 			met := idle.CPU < idleTarget
