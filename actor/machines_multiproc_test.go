@@ -87,9 +87,18 @@ func helperMachineB() error {
 		return err
 	}
 	defer s.Close()
+	bigs := 0
 	orders, err := s.SpawnNamed(PropsFromFunc(func(ctx Context) {
 		switch m := ctx.Message().(type) {
+		case *Big:
+			if len(m.Data) == 64<<10 {
+				bigs++
+			}
 		case *Ping:
+			if m.Note == "bigs" {
+				ctx.Respond(&Pong{N: bigs})
+				return
+			}
 			ctx.Respond(&Pong{N: m.N + 1, From: "orders " + m.Note})
 		case *wrapperspb.StringValue:
 			ctx.Respond(wrapperspb.String("echo:" + m.GetValue()))
@@ -167,6 +176,17 @@ func TestTwoMachines(t *testing.T) {
 	}
 	if p := got.(*Pong); p.N != 42 || p.From != "orders x" {
 		t.Fatalf("across machines: %+v", p)
+	}
+	// A burst of 64 KiB messages: protoactor-go's remote batches up to
+	// 1000 into one gRPC message, far past gRPC's default 4 MiB.
+	big := &Big{Data: make([]byte, 64<<10)}
+	for range 300 {
+		if err := a.Send(orders, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := a.Request(orders, &Ping{Note: "bigs"}, 20*time.Second); err != nil || got.(*Pong).N != 300 {
+		t.Fatalf("300 messages of 64 KiB across machines: %v arrived, %v", got, err)
 	}
 	got, err = a.Request(orders, wrapperspb.String("hi"), 10*time.Second)
 	if err != nil || got.(*wrapperspb.StringValue).GetValue() != "echo:hi" {
