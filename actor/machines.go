@@ -297,9 +297,11 @@ func recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h
 	return handler(srv, ss)
 }
 
-// shutdown stops the remote.
+// shutdown stops the remote: its server, and its connections to other
+// machines (a shutdown that is not graceful stops the server only, and
+// leaves every connection it dialed open, and its goroutines running).
 func (m *machine) shutdown() {
-	m.r.Shutdown(false)
+	m.r.Shutdown(true)
 	remoteRunning.Store(false)
 }
 

@@ -114,6 +114,22 @@ func helperMachineB() error {
 	}), "router"); err != nil {
 		return err
 	}
+	// "headers" answers with the header k it got; "relay" forwards a
+	// Ping to the PID its note names.
+	if _, err := s.SpawnNamed(PropsFromFunc(func(ctx Context) {
+		if _, ok := ctx.Message().(*Ping); ok {
+			ctx.Respond(&Pong{From: "k=" + ctx.MessageHeader().Get("k")})
+		}
+	}), "headers"); err != nil {
+		return err
+	}
+	if _, err := s.SpawnNamed(PropsFromFunc(func(ctx Context) {
+		if m, ok := ctx.Message().(*Ping); ok {
+			ctx.Forward(parsePID(m.Note))
+		}
+	}), "relay"); err != nil {
+		return err
+	}
 	fmt.Println("ready", s.NodeAddress(s.NodeID()))
 	commands(func(string, []string) {})
 	return nil
