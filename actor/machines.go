@@ -559,8 +559,10 @@ func (n *names) Stop(*PID)                   {}
 // without a deadline. It fails with ErrNoRemote when this System has no
 // WithRemote or the holder has no remote address, an error wrapping
 // registry.ErrNotFound when nobody holds name there, ErrDeadLetter when
-// the node cannot be reached, ErrTimeout or ctx's error when no answer
-// comes in time, and ErrInvalidArgument for a nil Context.
+// the node cannot be reached (protoactor-go's remote gives up after 5
+// tries 2 s apart, about 10 s: a shorter wait ends first), ErrTimeout or
+// ctx's error when no answer comes in time, and ErrInvalidArgument for a
+// nil Context.
 func (s *System) LookupAt(ctx context.Context, address, name string) (*PID, error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("%w: lookup %q at %s: nil Context", ErrInvalidArgument, name, address)

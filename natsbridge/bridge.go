@@ -205,7 +205,9 @@ func (b *Bridge) export(m *topic.Msg) {
 	}
 	out := nats.NewMsg(m.Subject)
 	for k, v := range m.Header {
-		out.Header[k] = []string{v}
+		if !reserved(k) {
+			out.Header[k] = []string{v}
+		}
 	}
 	out.Header[hdrOrigin] = []string{b.id}
 	if typ != "" {
@@ -267,7 +269,7 @@ func (b *Bridge) bringIn(m *nats.Msg, group string) {
 	}
 	header := map[string]string{}
 	for k, vs := range m.Header {
-		if len(vs) > 0 && !strings.HasPrefix(k, "Shmactor-") {
+		if len(vs) > 0 && !reserved(k) {
 			header[k] = vs[0]
 		}
 	}
@@ -289,6 +291,13 @@ func (b *Bridge) bringIn(m *nats.Msg, group string) {
 		return
 	}
 	b.imported.Add(1)
+}
+
+// reserved reports whether a header key is the library's own (topic's,
+// the System's, the bridges'): not carried either way, so that nothing
+// from NATS can set them in the namespace.
+func reserved(k string) bool {
+	return strings.HasPrefix(k, "topic.") || strings.HasPrefix(k, "shmactor.") || strings.HasPrefix(k, "Shmactor-")
 }
 
 func (b *Bridge) refuse(msg string, args ...any) {

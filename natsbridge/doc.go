@@ -23,6 +23,12 @@
 // subscribed to the group itself may get a copy its publisher's
 // namespace also served (NATS cannot be told to skip it).
 //
+// A topic Request is carried as a plain publication: a subscriber on
+// another machine gets it without a reply address (its Respond fails
+// with topic.ErrNoReply), and the requester waits for its timeout.
+// Headers the library reserves (keys starting with "topic." or
+// "shmactor.") are not carried either way.
+//
 // Payloads: []byte and string travel as they are (what NATS clients
 // publish and expect), registered message types as their msgpack
 // encoding with a type header (the same as between processes), so that

@@ -1,6 +1,7 @@
 package natsbridge
 
 import (
+	"github.com/nats-io/nats.go"
 	"testing"
 	"time"
 
@@ -54,5 +55,34 @@ func TestBridgeHeadersAndLargePayload(t *testing.T) {
 	}
 	if st := ba.Stats(); st.Exported != 1 || st.Refused != 1 {
 		t.Fatalf("A's bridge: %+v", st)
+	}
+
+	// A NATS client cannot set the library's reserved headers in the
+	// namespace: they are dropped, and the origin says "nats".
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	forged := nats.NewMsg("edge.forged")
+	forged.Header["topic.late"] = []string{"1,2"}
+	forged.Header[originKey] = []string{"someone"}
+	forged.Header["k"] = []string{"w"}
+	forged.Data = []byte("raw")
+	if err := nc.PublishMsg(forged); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case m = <-got:
+		case <-time.After(15 * time.Second):
+			t.Fatal("a NATS client's publication did not arrive in 15s")
+		}
+		if m.Subject == "edge.forged" {
+			break
+		}
+	}
+	if m.Header["k"] != "w" || m.Header["topic.late"] != "" || m.Header[originKey] != "nats" {
+		t.Fatalf("headers from NATS arrived as %v", m.Header)
 	}
 }
