@@ -1,3 +1,5 @@
+//go:build unix
+
 package actor
 
 import (
@@ -13,15 +15,6 @@ import (
 )
 
 func init() { helpers["machine-probe"] = helperMachineProbe }
-
-// parsePID reads "address/id" (the address is "host:port").
-func parsePID(s string) *PID {
-	i := strings.LastIndex(s, "/")
-	if i < 0 {
-		return nil
-	}
-	return NewPID(s[:i], s[i+1:])
-}
 
 // helperMachineProbe is a machine's node that does what it is told and
 // prints the outcome:

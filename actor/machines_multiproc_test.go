@@ -368,3 +368,12 @@ func TestWithRemoteBadInput(t *testing.T) {
 		}
 	})
 }
+
+// parsePID reads "address/id" (the address is "host:port").
+func parsePID(s string) *PID {
+	i := strings.LastIndex(s, "/")
+	if i < 0 {
+		return nil
+	}
+	return NewPID(s[:i], s[i+1:])
+}
