@@ -637,8 +637,8 @@ func TestSupervisedChildStoppedWhileSpawnedAgain(t *testing.T) {
 		}
 	}()
 	host.Kill()
-	// The killed node is reaped once its lease runs out when the paused
-	// node held the reaper's turn: about 10 s under emulation.
+	// The failure comes once the killed node is reaped: under qemu
+	// emulation, with the other node paused, that has taken over 10 s.
 	if cf := f.nextWithin(t, 30*time.Second); !errors.Is(cf, mailbox.ErrNodeGone) {
 		t.Fatalf("the strategy was given %v", cf)
 	}
