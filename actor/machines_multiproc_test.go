@@ -366,6 +366,11 @@ func TestWithRemoteBadInput(t *testing.T) {
 		if _, err := s.LookupAt(context.Background(), "127.0.0.1:1", "x"); !errors.Is(err, ErrNoRemote) {
 			t.Fatalf("LookupAt without WithRemote: %v, want ErrNoRemote", err)
 		}
+		err := s.Send(NewPID("127.0.0.1:1", "x"), &Ping{})
+		if !errors.Is(err, ErrNoRemote) || !strings.Contains(err.Error(), "127.0.0.1:1/x") {
+			t.Fatalf("a send to another machine without WithRemote: %v, want ErrNoRemote naming the PID", err)
+		}
+		checkMessage(t, err)
 	})
 }
 
