@@ -338,3 +338,57 @@ func FuzzDecode(f *testing.F) {
 		_, _ = b.decode(typ, data)
 	})
 }
+
+func init() { helpers["bridge-only"] = helperBridgeOnly }
+
+// helperBridgeOnly runs a namespace's bridge and waits.
+func helperBridgeOnly() error {
+	sys, err := actor.Join("failover", actor.WithRoot(os.Getenv(envRoot)))
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	b, err := New(sys, os.Getenv(envURL))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Println("ready")
+	bufio.NewScanner(os.Stdin).Scan()
+	return nil
+}
+
+// The process that runs a namespace's bridge is killed with kill -9:
+// another process of the namespace can then start one, once the dead
+// node is reaped.
+func TestBridgeTakenOverAfterKill(t *testing.T) {
+	url := natsServer(t)
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "bridge-only", envRoot+"="+root, envURL+"="+url)
+	p.Expect(t, "ready", time.Minute)
+	sys, err := actor.Join("failover", actor.WithRoot(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	if _, err := New(sys, url); !errors.Is(err, ErrBridged) {
+		t.Fatalf("a second bridge while the first runs: %v, want ErrBridged", err)
+	}
+	p.Kill()
+	killed := time.Now()
+	for {
+		b, err := New(sys, url)
+		if err == nil {
+			t.Logf("bridged again %v after kill -9 of the bridge's process", time.Since(killed))
+			b.Close()
+			return
+		}
+		if !errors.Is(err, ErrBridged) {
+			t.Fatal(err)
+		}
+		if time.Since(killed) > 15*time.Second {
+			t.Fatal("the namespace still has the killed process's bridge 15s later")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
