@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	proto "github.com/asynkron/protoactor-go/actor"
 
@@ -158,9 +159,26 @@ func (s *System) undelivered(node uint64, out *mailbox.Outgoing, err error) {
 	}
 }
 
+// watchRetry is how often a system message refused by a full inbox is
+// sent again.
+const watchRetry = 100 * time.Millisecond
+
 // systemUndelivered counts a system message that could not be delivered;
-// a Watch that cannot reach its actor ends at once with Terminated.
+// a Watch that cannot reach its actor ends at once with Terminated. A
+// system message refused only because the actor's inbox was full (its
+// node lives) is sent again until it lands or the node goes instead: a
+// busy node is not taken for a dead one, and a Stop, a Terminated or a
+// supervisor's directive is not lost to back-pressure.
 func (s *System) systemUndelivered(node uint64, pid *proto.PID, message any, err error) {
+	if errors.Is(err, mailbox.ErrFull) || errors.Is(err, mailbox.ErrDropped) {
+		s.warn("shmactor: a system message found the actor's inbox full; sending it again", "message", fmt.Sprintf("%T", message), "to", pid.String())
+		time.AfterFunc(watchRetry, func() {
+			if !s.closed.Load() {
+				s.remote(node).SendSystemMessage(pid, message)
+			}
+		})
+		return
+	}
 	s.nUndelivered.Add(1)
 	s.warn("shmactor: system message not delivered", "message", fmt.Sprintf("%T", message), "to", pid.String(), "err", err)
 	if w, ok := message.(*proto.Watch); ok {

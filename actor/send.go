@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,8 +16,8 @@ const localAddress = "nonhost"
 // Send sends msg to pid, like Root.Send, but returns the problems known
 // when it queues the message instead of only dead-lettering them: a nil
 // PID or message (ErrInvalidArgument), a PID of no node of this namespace
-// (ErrNotShmPID; ErrNoRemote for another machine's node, "host:port",
-// from a System without WithRemote), an unregistered type (ErrUnregistered), a message that
+// (ErrNotShmPID; for another machine's node, "host:port", from a System
+// without WithRemote, an error that is also ErrNoRemote), an unregistered type (ErrUnregistered), a message that
 // cannot be encoded (ErrEncode), a node that is gone
 // (mailbox.ErrNodeGone), a full send queue (per the back-pressure policy:
 // mailbox.ErrFull, mailbox.ErrDropped), a message too large for the
@@ -104,7 +105,8 @@ func (s *System) sendWith(pid *PID, msg any, sender *PID, header map[string]stri
 	if pid.Address != s.addr && pid.Address != localAddress {
 		if _, ok := s.ProcessRegistry.Get(pid); !ok {
 			if _, _, err := splitHostPort(pid.Address); err == nil && s.machine == nil {
-				return fmt.Errorf("%w: %s is another machine's node, and this node has no WithRemote", ErrNoRemote, pidText(pid))
+				// Not this namespace's, and no way to reach it.
+				return &userError{msg: fmt.Sprintf("%v: %s is another machine's node, and this node has no WithRemote", ErrNoRemote, pidText(pid)), err: errors.Join(ErrNoRemote, ErrNotShmPID)}
 			}
 			return fmt.Errorf("%w: %s (namespace %q)", ErrNotShmPID, pidText(pid), s.ns)
 		}

@@ -1,0 +1,95 @@
+//go:build unix
+
+package actor
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/shmactor/shmactor/internal/testproc"
+	"github.com/shmactor/shmactor/mailbox"
+)
+
+// A Watch that finds the watched actor's inbox full (its process
+// paused, its node alive) is not taken for the node's death: it is sent
+// again until it lands, and Terminated comes only when the node does
+// go. It used to end the watch at once with "node gone", which made a
+// supervised child's stand-in spawn a second copy of a live child.
+func TestWatchOfBusyNodeWaits(t *testing.T) {
+	if testproc.Emulated() {
+		t.Skip("pausing a node under emulation can stall reaping")
+	}
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "echo-node", envRoot+"="+root, envNS+"=busywatch", envName+"=busy")
+	p.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "busywatch", WithBackPressure(mailbox.FailFast, 0))
+	pid := mustLookup(t, s, "busy")
+	if err := p.Stop(); err != nil {
+		t.Skip("cannot pause a process here:", err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			p.Cont()
+		}
+	}()
+	// Fill its inbox: with large messages, then with small ones, until
+	// not even a small one fits.
+	for _, msg := range []any{&Big{Data: make([]byte, 48<<10)}, &Ping{N: 1}} {
+		full := s.Stats().Full
+		for i := 0; s.Stats().Full == full; i++ {
+			if err := s.Send(pid, msg); err != nil && !errors.Is(err, mailbox.ErrFull) {
+				t.Fatal(err)
+			}
+			if i > 1000000 {
+				t.Fatalf("the paused node's inbox never filled with %T", msg)
+			}
+		}
+	}
+	terminated := make(chan *Terminated, 4)
+	watcher := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			ctx.Watch(pid)
+		case *Terminated:
+			terminated <- m
+		}
+	}))
+	defer s.Root.Stop(watcher)
+	select {
+	case m := <-terminated:
+		t.Fatalf("the watch of an actor whose node is only busy ended: %v (%v)", m.Who, m.Why)
+	case <-time.After(time.Second):
+	}
+	paused = false
+	if err := p.Cont(); err != nil {
+		t.Fatal(err)
+	}
+	// Once the node drains its inbox the Watch lands; a request through
+	// the same way shows it has.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := s.Request(pid, &Ping{N: 1}, 2*time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the resumed node does not answer")
+		}
+	}
+	time.Sleep(2 * watchRetry)
+	select {
+	case m := <-terminated:
+		t.Fatalf("Terminated while the node lives: %v (%v)", m.Who, m.Why)
+	default:
+	}
+	p.Kill()
+	select {
+	case m := <-terminated:
+		if !samePID(m.Who, pid) || m.Why != TerminatedNodeGone {
+			t.Fatalf("Terminated %v (%v), want the busy actor, node gone", m.Who, m.Why)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Terminated 10s after kill -9 of the node: the retried Watch never landed")
+	}
+}
