@@ -34,7 +34,10 @@ type Dir struct {
 	gid   int
 	sys   *dirSys
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// ops is held for reading by each call that uses the directory's
+	// descriptor, and for writing by Close as it closes it.
+	ops       sync.RWMutex
 	closed    bool
 	lease     *Lease
 	leaseRefs int
@@ -107,16 +110,26 @@ func (d *Dir) Close() error {
 		}
 	}
 	d.mu.Unlock()
-	if e := d.sys.close(); err == nil {
+	// Calls that began before Close finish before the descriptor goes.
+	d.ops.Lock()
+	e := d.sys.close()
+	d.ops.Unlock()
+	if err == nil {
 		err = e
 	}
 	return err
 }
 
+// checkOpen fails with ErrClosed once Close has begun; otherwise it
+// holds off Close, which would close the directory's descriptor under
+// the caller's feet, until the caller's d.ops.RUnlock.
 func (d *Dir) checkOpen() error {
+	d.ops.RLock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		d.ops.RUnlock()
 		return fmt.Errorf("%w: dir %s", ErrClosed, d.path)
 	}
 	return nil
@@ -131,6 +144,7 @@ func (d *Dir) Remove(name string) error {
 	if err := d.checkOpen(); err != nil {
 		return err
 	}
+	defer d.ops.RUnlock()
 	if err := d.sys.remove(name); err != nil {
 		if os.IsNotExist(err) {
 			return fmt.Errorf("%w: remove %s", ErrNotFound, filepath.Join(d.path, name))
@@ -146,6 +160,7 @@ func (d *Dir) List() ([]string, error) {
 	if err := d.checkOpen(); err != nil {
 		return nil, err
 	}
+	defer d.ops.RUnlock()
 	names, err := d.sys.list()
 	if err != nil {
 		return nil, fmt.Errorf("shm: list %s: %w", d.path, err)

@@ -30,6 +30,7 @@ func (d *Dir) WriteFile(name string, data []byte) error {
 	if err := d.checkOpen(); err != nil {
 		return err
 	}
+	defer d.ops.RUnlock()
 	tmp := d.tmpName()
 	f, err := d.sys.create(tmp, 0)
 	if err != nil {
@@ -53,6 +54,7 @@ func (d *Dir) ReadFile(name string, max int) ([]byte, error) {
 	if err := d.checkOpen(); err != nil {
 		return nil, err
 	}
+	defer d.ops.RUnlock()
 	f, size, err := d.sys.open(name)
 	if err != nil {
 		return nil, err
@@ -88,6 +90,7 @@ func (d *Dir) RemoveStaleTemp(maxAge time.Duration) (int, error) {
 	if err := d.checkOpen(); err != nil {
 		return 0, err
 	}
+	defer d.ops.RUnlock()
 	names, err := d.sys.list()
 	if err != nil {
 		return 0, fmt.Errorf("shm: list %s: %w", d.path, err)
@@ -131,6 +134,7 @@ func (d *Dir) OpenLock(name string) (*Lock, error) {
 	if err := d.checkOpen(); err != nil {
 		return nil, err
 	}
+	defer d.ops.RUnlock()
 	for range 3 {
 		f, _, err := d.sys.open(name)
 		if err == nil {

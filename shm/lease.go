@@ -171,6 +171,7 @@ func (d *Dir) Alive(id uint64, pid int, start uint64) (bool, error) {
 	if err := d.checkOpen(); err != nil {
 		return false, err
 	}
+	defer d.ops.RUnlock()
 	if l := d.currentLease(); l != nil && l.id == id {
 		return true, nil
 	}
@@ -205,6 +206,7 @@ func (d *Dir) RemoveLease(id uint64) (bool, error) {
 	if err := d.checkOpen(); err != nil {
 		return false, err
 	}
+	defer d.ops.RUnlock()
 	f, err := d.sys.openLock(LeaseName(id))
 	if errors.Is(err, ErrNotFound) {
 		return true, nil

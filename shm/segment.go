@@ -76,6 +76,7 @@ func (d *Dir) CreateSegment(name string, kind Kind, bodySize int, init func(body
 	if err := d.checkOpen(); err != nil {
 		return nil, err
 	}
+	defer d.ops.RUnlock()
 	if bodySize < 0 || uint64(bodySize)+HeaderSize > uint64(MaxSegmentSize) {
 		return nil, fmt.Errorf("%w: segment %s body size %d (max %d)", ErrInvalidConfig, name, bodySize, uint64(MaxSegmentSize)-HeaderSize)
 	}
@@ -142,6 +143,7 @@ func (d *Dir) openSegment(name string, kind Kind, readOnly bool) (s *Segment, er
 	if err := d.checkOpen(); err != nil {
 		return nil, err
 	}
+	defer d.ops.RUnlock()
 	f, fsize, err := d.sys.open(name)
 	if err != nil {
 		return nil, err
