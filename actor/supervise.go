@@ -248,10 +248,18 @@ func (r *remoteChild) forward(child *PID, message any) {
 		return
 	}
 	r.mu.Lock()
-	if isNodeGone(err) && r.state != childStopping && r.state != childStopped && len(r.held) < maxHeld {
-		r.held = append(r.held, message)
-		r.mu.Unlock()
-		return
+	if isNodeGone(err) && r.state != childStopping && r.state != childStopped {
+		if c := r.child; c != nil && !samePID(c, child) && (r.state == childRunning || r.state == childPanicked) {
+			// The child was spawned again meanwhile: to the new one.
+			r.mu.Unlock()
+			r.forward(c, message)
+			return
+		}
+		if len(r.held) < maxHeld {
+			r.held = append(r.held, message)
+			r.mu.Unlock()
+			return
+		}
 	}
 	r.mu.Unlock()
 	r.sys.undeliverable(child, message, err)
