@@ -57,6 +57,14 @@ func (l *links) unwatch(node uint64, watcher, watchee string) {
 	delete(l.watches[node], watchKey{watcher, watchee})
 }
 
+// watching reports whether watcher watches watchee on node.
+func (l *links) watching(node uint64, watcher, watchee string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.watches[node][watchKey{watcher, watchee}]
+	return ok
+}
+
 // maxFutures bounds the futures remembered per node before the table is
 // swept of answered or timed-out ones.
 const maxFutures = 4096

@@ -173,7 +173,7 @@ func (s *System) systemUndelivered(node uint64, pid *proto.PID, message any, err
 	if errors.Is(err, mailbox.ErrFull) || errors.Is(err, mailbox.ErrDropped) {
 		s.warn("shmactor: a system message found the actor's inbox full; sending it again", "message", fmt.Sprintf("%T", message), "to", pid.String())
 		time.AfterFunc(watchRetry, func() {
-			if !s.closed.Load() {
+			if !s.closed.Load() && s.stillWanted(node, pid, message) {
 				s.remote(node).SendSystemMessage(pid, message)
 			}
 		})
@@ -185,6 +185,21 @@ func (s *System) systemUndelivered(node uint64, pid *proto.PID, message any, err
 		s.links.unwatch(node, w.Watcher.Id, pid.Id)
 		s.terminated(w.Watcher.Id, pid, proto.TerminatedReason_AddressTerminated)
 	}
+}
+
+// stillWanted reports whether a refused system message is still to be
+// sent again. The table of watches says what was asked last: a Watch is
+// not sent again once unwatched (or once its node went and its watcher
+// was told), nor an Unwatch once watched again, so a retry never undoes
+// a later request.
+func (s *System) stillWanted(node uint64, pid *proto.PID, message any) bool {
+	switch m := message.(type) {
+	case *proto.Watch:
+		return s.links.watching(node, m.Watcher.Id, pid.Id)
+	case *proto.Unwatch:
+		return !s.links.watching(node, m.Watcher.Id, pid.Id)
+	}
+	return true
 }
 
 // undeliverable counts a message that could not be sent and hands it to

@@ -93,3 +93,103 @@ func TestWatchOfBusyNodeWaits(t *testing.T) {
 		t.Fatal("no Terminated 10s after kill -9 of the node: the retried Watch never landed")
 	}
 }
+
+type unwatchNow struct{}
+
+// A Watch refused by a full inbox and sent again must not outlive an
+// Unwatch that came after it: the retried Watch used to put the watch back
+// (in this process's table of watches, and on the watched node), so a
+// watcher that had unwatched still got Terminated when the node went.
+func TestUnwatchWhileWatchRetried(t *testing.T) {
+	if testproc.Emulated() {
+		t.Skip("pausing a node under emulation can stall reaping")
+	}
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "echo-node", envRoot+"="+root, envNS+"=unwatchretry", envName+"=busy")
+	p.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, "unwatchretry", WithBackPressure(mailbox.FailFast, 0))
+	pid := mustLookup(t, s, "busy")
+
+	// The sentinel's watch lands while the node runs: its Terminated says
+	// when this process has seen the node go.
+	gone := make(chan *Terminated, 4)
+	sentinel := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			ctx.Watch(pid)
+		case *Terminated:
+			gone <- m
+		}
+	}))
+	defer s.Root.Stop(sentinel)
+	if _, err := s.Request(pid, &Ping{N: 1}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := p.Stop(); err != nil {
+		t.Skip("cannot pause a process here:", err)
+	}
+	// SIGSTOP takes effect a little later; fill once it has, and top up
+	// right before the Watch.
+	time.Sleep(200 * time.Millisecond)
+	for _, msg := range []any{&Big{Data: make([]byte, 48<<10)}, &Ping{N: 1}, &Ping{N: 2}} {
+		full := s.Stats().Full
+		for i := 0; s.Stats().Full == full; i++ {
+			if err := s.Send(pid, msg); err != nil && !errors.Is(err, mailbox.ErrFull) {
+				t.Fatal(err)
+			}
+			if i > 1000000 {
+				t.Fatalf("the paused node's inbox never filled with %T", msg)
+			}
+		}
+	}
+	// Keep it full: the ring can free a cell now and then (a reclaimed
+	// one), and the Watch must find no room until the Unwatch is sent.
+	stopFill := make(chan struct{})
+	filled := make(chan struct{})
+	go func() {
+		defer close(filled)
+		for {
+			select {
+			case <-stopFill:
+				return
+			default:
+			}
+			s.Send(pid, &Ping{N: 3})
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	terminated := make(chan *Terminated, 4)
+	unwatched := make(chan struct{})
+	watcher := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			ctx.Watch(pid) // refused: the inbox is full
+		case unwatchNow:
+			ctx.Unwatch(pid)
+			close(unwatched)
+		case *Terminated:
+			terminated <- m
+		}
+	}))
+	defer s.Root.Stop(watcher)
+	// Let the Watch be refused and sent again a few times, then unwatch.
+	time.Sleep(3 * watchRetry)
+	s.Root.Send(watcher, unwatchNow{})
+	<-unwatched
+	time.Sleep(3 * watchRetry)
+	close(stopFill)
+	<-filled
+
+	p.Kill()
+	select {
+	case <-gone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sentinel got no Terminated 30s after kill -9 of the node")
+	}
+	select {
+	case m := <-terminated:
+		t.Fatalf("a watcher that had unwatched got Terminated %v (%v)", m.Who, m.Why)
+	case <-time.After(10 * watchRetry):
+	}
+}

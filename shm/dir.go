@@ -105,9 +105,10 @@ func (d *Dir) Close() error {
 		// last is gone, but its file is removed now, while the directory
 		// is open to remove it from; others then tell this process's
 		// life by its pid and start time (see Alive).
-		if e := d.sys.remove(LeaseName(d.lease.id)); e == nil {
-			d.lease.unlinked = true
-		}
+		// The descriptor closes below, so the last handle cannot remove
+		// it later: it is marked unlinked even if this remove failed.
+		d.sys.remove(LeaseName(d.lease.id))
+		d.lease.unlinked = true
 	}
 	d.mu.Unlock()
 	// Calls that began before Close finish before the descriptor goes.

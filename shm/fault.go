@@ -34,7 +34,7 @@ func (s *Segment) guard(errp *error, old bool) {
 	// dereference. If the file is verifiably shorter than our mapping, the
 	// fault is ours.
 	if re, ok := r.(runtime.Error); ok && strings.Contains(re.Error(), "invalid memory address") {
-		size, err := s.dir.sys.size(s.name)
+		size, err := s.dir.sizeOf(s.name)
 		switch {
 		case err == nil && size < int64(len(s.mem)):
 			s.broken.Store(true)
@@ -63,4 +63,22 @@ func faultOn() bool { return debug.SetPanicOnFault(true) }
 func (s *Segment) Do(fn func() error) (err error) {
 	defer s.guard(&err, faultOn())
 	return fn()
+}
+
+// sizeOf returns the size of the file name, for guard. It never waits
+// for Close: guard may run inside a call that holds Close off already,
+// and a second wait for d.ops would queue behind Close, which waits for
+// that call. While Close is pending or done it fails with ErrClosed.
+func (d *Dir) sizeOf(name string) (int64, error) {
+	if !d.ops.TryRLock() {
+		return 0, fmt.Errorf("%w: dir %s", ErrClosed, d.path)
+	}
+	defer d.ops.RUnlock()
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		return 0, fmt.Errorf("%w: dir %s", ErrClosed, d.path)
+	}
+	return d.sys.size(name)
 }

@@ -31,6 +31,13 @@ func (d *Dir) WriteFile(name string, data []byte) error {
 		return err
 	}
 	defer d.ops.RUnlock()
+	return d.writeFile(name, data)
+}
+
+// writeFile is WriteFile for a caller that holds off Close (d.ops held
+// for reading): taking d.ops again would wait behind a Close that waits
+// for the caller.
+func (d *Dir) writeFile(name string, data []byte) error {
 	tmp := d.tmpName()
 	f, err := d.sys.create(tmp, 0)
 	if err != nil {
@@ -143,7 +150,7 @@ func (d *Dir) OpenLock(name string) (*Lock, error) {
 		if !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
-		if err := d.WriteFile(name, nil); err != nil && !errors.Is(err, ErrExist) {
+		if err := d.writeFile(name, nil); err != nil && !errors.Is(err, ErrExist) {
 			return nil, err
 		}
 	}

@@ -61,6 +61,11 @@ func ParseLeaseName(name string) (uint64, bool) {
 func (d *Dir) Lease() (*Lease, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.leaseLocked()
+}
+
+// leaseLocked is Lease with d.mu held.
+func (d *Dir) leaseLocked() (*Lease, error) {
 	if d.closed {
 		return nil, fmt.Errorf("%w: dir %s", ErrClosed, d.path)
 	}
@@ -77,13 +82,15 @@ func (d *Dir) Lease() (*Lease, error) {
 
 // acquireLease returns the lease and counts a user that keeps it alive.
 func (d *Dir) acquireLease() (*Lease, error) {
-	l, err := d.Lease()
+	// One critical section: a Close between taking the lease and
+	// counting the user would release the lease under it.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l, err := d.leaseLocked()
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
 	d.leaseRefs++
-	d.mu.Unlock()
 	return l, nil
 }
 

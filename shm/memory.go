@@ -35,6 +35,10 @@ func (s *Segment) Rename(name string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
+	if err := s.dir.checkOpen(); err != nil {
+		return err
+	}
+	defer s.dir.ops.RUnlock()
 	if err := s.dir.sys.rename(s.name, name); err != nil {
 		return err
 	}
