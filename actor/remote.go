@@ -173,8 +173,11 @@ func (s *System) systemUndelivered(node uint64, pid *proto.PID, message any, err
 	if errors.Is(err, mailbox.ErrFull) || errors.Is(err, mailbox.ErrDropped) {
 		s.warn("shmactor: a system message found the actor's inbox full; sending it again", "message", fmt.Sprintf("%T", message), "to", pid.String())
 		time.AfterFunc(watchRetry, func() {
-			if !s.closed.Load() && s.stillWanted(node, pid, message) {
-				s.remote(node).SendSystemMessage(pid, message)
+			s.rmu.Lock()
+			r := s.remotes[node] // nil once the node is gone: nothing to retry
+			s.rmu.Unlock()
+			if r != nil && !s.closed.Load() && s.stillWanted(node, pid, message) {
+				r.SendSystemMessage(pid, message)
 			}
 		})
 		return
