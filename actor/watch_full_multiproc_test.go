@@ -47,16 +47,7 @@ func TestWatchOfBusyNodeWaits(t *testing.T) {
 			}
 		}
 	}
-	terminated := make(chan *Terminated, 4)
-	watcher := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
-		switch m := ctx.Message().(type) {
-		case *Started:
-			ctx.Watch(pid)
-		case *Terminated:
-			terminated <- m
-		}
-	}))
-	defer s.Root.Stop(watcher)
+	terminated := watchAll(t, s, pid)
 	select {
 	case m := <-terminated:
 		t.Fatalf("the watch of an actor whose node is only busy ended: %v (%v)", m.Who, m.Why)
@@ -112,16 +103,7 @@ func TestUnwatchWhileWatchRetried(t *testing.T) {
 
 	// The sentinel's watch lands while the node runs: its Terminated says
 	// when this process has seen the node go.
-	gone := make(chan *Terminated, 4)
-	sentinel := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
-		switch m := ctx.Message().(type) {
-		case *Started:
-			ctx.Watch(pid)
-		case *Terminated:
-			gone <- m
-		}
-	}))
-	defer s.Root.Stop(sentinel)
+	gone := watchAll(t, s, pid)
 	if _, err := s.Request(pid, &Ping{N: 1}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -192,4 +174,21 @@ func TestUnwatchWhileWatchRetried(t *testing.T) {
 		t.Fatalf("a watcher that had unwatched got Terminated %v (%v)", m.Who, m.Why)
 	case <-time.After(10 * watchRetry):
 	}
+}
+
+// watchAll watches pid from an actor of its own, stopped at the test's
+// end, and returns the Terminated messages it gets.
+func watchAll(t testing.TB, s *System, pid *PID) <-chan *Terminated {
+	t.Helper()
+	terminated := make(chan *Terminated, 4)
+	watcher := s.Root.Spawn(PropsFromFunc(func(ctx Context) {
+		switch m := ctx.Message().(type) {
+		case *Started:
+			ctx.Watch(pid)
+		case *Terminated:
+			terminated <- m
+		}
+	}))
+	t.Cleanup(func() { s.Root.Stop(watcher) })
+	return terminated
 }

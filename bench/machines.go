@@ -79,18 +79,30 @@ func machineEnv(dir string, tls bool) ([]string, error) {
 	return env, nil
 }
 
+// machineDir makes a directory for a row's machines under root and sets
+// up this process's remote (machineEnv); it returns the directory and
+// the environment a child needs.
+func machineDir(root string, tls bool) (string, []string, error) {
+	dir, err := os.MkdirTemp(root, "machines")
+	if err != nil {
+		return "", nil, err
+	}
+	env, err := machineEnv(dir, tls)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, env, nil
+}
+
 // benchMachinesRTT times n requests from this machine's node to an echo
 // actor on the other machine's, looked up by its address.
 func benchMachinesRTT(root string, tls, pb bool, size, n int) (result, error) {
-	dir, err := os.MkdirTemp(root, "machines")
+	dir, env, err := machineDir(root, tls)
 	if err != nil {
 		return result{}, err
 	}
 	defer os.RemoveAll(dir)
-	env, err := machineEnv(dir, tls)
-	if err != nil {
-		return result{}, err
-	}
 	p, addr, err := startReady("machine-node", append(env, envRoot+"="+filepath.Join(dir, "b"), envNS+"=b", envSize+"="+strconv.Itoa(size))...)
 	if err != nil {
 		return result{}, err
@@ -127,15 +139,11 @@ func benchMsg(pb bool, size int) any {
 // benchMachinesStream times n one-way Sends from the other machine's
 // node to a counting actor on this one's.
 func benchMachinesStream(root string, tls, pb bool, size, n int) (result, error) {
-	dir, err := os.MkdirTemp(root, "machines")
+	dir, env, err := machineDir(root, tls)
 	if err != nil {
 		return result{}, err
 	}
 	defer os.RemoveAll(dir)
-	env, err := machineEnv(dir, tls)
-	if err != nil {
-		return result{}, err
-	}
 	sys, err := joinMachine(filepath.Join(dir, "a"), "a")
 	if err != nil {
 		return result{}, err
@@ -164,15 +172,11 @@ func benchMachinesStream(root string, tls, pb bool, size, n int) (result, error)
 // benchLocalWithRemote is benchActorRTT's sealed row with a remote on
 // both nodes: the path stays shared memory.
 func benchLocalWithRemote(root string, size, n int) (result, error) {
-	dir, err := os.MkdirTemp(root, "machines")
+	dir, env, err := machineDir(root, true)
 	if err != nil {
 		return result{}, err
 	}
 	defer os.RemoveAll(dir)
-	env, err := machineEnv(dir, true)
-	if err != nil {
-		return result{}, err
-	}
 	ns := fmt.Sprintf("bench%d", nsSeq.Add(1))
 	p, _, err := startReady("machine-node", append(env, envRoot+"="+root, envNS+"="+ns, envSize+"="+strconv.Itoa(size))...)
 	if err != nil {

@@ -156,33 +156,37 @@ func parent(n int, plain bool, out io.Writer) error {
 }
 
 // join joins the machine's namespace with a remote on a free loopback
-// port.
-func join() (*actor.System, error) {
+// port, and bridges "results.>" to NATS. close leaves both.
+func join() (sys *actor.System, b *natsbridge.Bridge, close func(), err error) {
 	ro := []actor.RemoteOption{}
 	opts := []actor.Option{actor.WithRoot(os.Getenv(envRoot)), actor.WithIdentity(os.Getenv(envIdentity)), actor.WithTrustStore(os.Getenv(envTrust))}
 	if os.Getenv(envPlain) == "true" {
 		ro = append(ro, actor.RemoteInsecure())
 	}
-	return actor.Join("shop", append(opts, actor.WithRemote("127.0.0.1:0", ro...))...)
+	if sys, err = actor.Join("shop", append(opts, actor.WithRemote("127.0.0.1:0", ro...))...); err != nil {
+		return nil, nil, nil, err
+	}
+	if b, err = natsbridge.New(sys, os.Getenv(envNATS)); err != nil {
+		sys.Close()
+		return nil, nil, nil, err
+	}
+	if err = b.Subject("results.>"); err != nil {
+		b.Close()
+		sys.Close()
+		return nil, nil, nil, err
+	}
+	return sys, b, func() { b.Close(); sys.Close() }, nil
 }
 
 // hasher is machine west: an actor named "hasher" answers each Job with
 // its digest and publishes Done on "results.<id>", which the bridge
 // carries to NATS.
 func hasher(out io.Writer) error {
-	sys, err := join()
+	sys, _, leave, err := join()
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	b, err := natsbridge.New(sys, os.Getenv(envNATS))
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := b.Subject("results.>"); err != nil {
-		return err
-	}
+	defer leave()
 	if _, err := sys.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
 		j, ok := ctx.Message().(*Job)
 		if !ok {
@@ -205,19 +209,11 @@ func hasher(out io.Writer) error {
 // sends it every job as a request, 64 in flight, checks each answer, and
 // counts the Done publications that reach it through NATS.
 func source(out io.Writer) error {
-	sys, err := join()
+	sys, b, leave, err := join()
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	b, err := natsbridge.New(sys, os.Getenv(envNATS))
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if err := b.Subject("results.>"); err != nil {
-		return err
-	}
+	defer leave()
 	n := 0
 	fmt.Sscan(os.Getenv(envN), &n)
 	var mu sync.Mutex
