@@ -28,18 +28,28 @@ func doubler() *Props {
 	})
 }
 
-// helperKindNode offers the kind "doubler" and waits.
+// helperKindNode offers the kinds "doubler", "counter" and "start-bomb",
+// and waits; "supervised" prints how many actors supervised from
+// elsewhere run here.
 func helperKindNode() error {
 	s, err := helperJoin()
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := s.RegisterKind("doubler", doubler()); err != nil {
-		return err
+	for kind, props := range map[string]*Props{"doubler": doubler(), "counter": counter(), "start-bomb": startBomb()} {
+		if err := s.RegisterKind(kind, props); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("ready %016x\n", s.NodeID())
-	commands(func(string, []string) {})
+	commands(func(cmd string, _ []string) {
+		if cmd == "supervised" {
+			s.kinds.mu.Lock()
+			fmt.Println("supervised", len(s.kinds.supervised))
+			s.kinds.mu.Unlock()
+		}
+	})
 	return nil
 }
 

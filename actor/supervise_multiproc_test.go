@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	helpers["counter-node"] = helperCounterNode
+	helpers["counter-node"] = helperKindNode // the same node, by the name its tests use
 	helpers["sup-parent"] = helperSupParent
 }
 
@@ -55,31 +55,6 @@ func startBomb() *Props {
 			ctx.Respond(&Pong{N: m.N, From: fmt.Sprint(os.Getpid())})
 		}
 	})
-}
-
-// helperCounterNode offers the kinds "counter" and "start-bomb", and
-// waits.
-func helperCounterNode() error {
-	s, err := helperJoin()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.RegisterKind("counter", counter()); err != nil {
-		return err
-	}
-	if err := s.RegisterKind("start-bomb", startBomb()); err != nil {
-		return err
-	}
-	fmt.Printf("ready %016x\n", s.NodeID())
-	commands(func(cmd string, _ []string) {
-		if cmd == "supervised" { // the actors supervised from elsewhere here
-			s.kinds.mu.Lock()
-			fmt.Println("supervised", len(s.kinds.supervised))
-			s.kinds.mu.Unlock()
-		}
-	})
-	return nil
 }
 
 // supParent is a parent actor that spawns, when it starts, n children

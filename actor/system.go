@@ -268,6 +268,9 @@ func (s *System) Registry() *registry.Registry { return s.reg }
 // of the namespace's prefix and the node's id, or a node's remote
 // address (WithRemote).
 func (s *System) nodeOf(address string) (uint64, bool) {
+	if address == s.addr && s.addr != "" {
+		return s.id, true
+	}
 	h, ok := strings.CutPrefix(address, s.prefix)
 	if !ok {
 		if strings.HasPrefix(address, addressPrefix) || address == localAddress {

@@ -17,14 +17,7 @@ import (
 // go. It used to end the watch at once with "node gone", which made a
 // supervised child's stand-in spawn a second copy of a live child.
 func TestWatchOfBusyNodeWaits(t *testing.T) {
-	if testproc.Emulated() {
-		t.Skip("pausing a node under emulation can stall reaping")
-	}
-	root := testproc.TempDir(t)
-	p := testproc.Start(t, "echo-node", envRoot+"="+root, envNS+"=busywatch", envName+"=busy")
-	p.Expect(t, "ready", time.Minute)
-	s := joinT(t, root, "busywatch", WithBackPressure(mailbox.FailFast, 0))
-	pid := mustLookup(t, s, "busy")
+	p, s, pid := busyNode(t, "busywatch")
 	if err := p.Stop(); err != nil {
 		t.Skip("cannot pause a process here:", err)
 	}
@@ -92,14 +85,7 @@ type unwatchNow struct{}
 // (in this process's table of watches, and on the watched node), so a
 // watcher that had unwatched still got Terminated when the node went.
 func TestUnwatchWhileWatchRetried(t *testing.T) {
-	if testproc.Emulated() {
-		t.Skip("pausing a node under emulation can stall reaping")
-	}
-	root := testproc.TempDir(t)
-	p := testproc.Start(t, "echo-node", envRoot+"="+root, envNS+"=unwatchretry", envName+"=busy")
-	p.Expect(t, "ready", time.Minute)
-	s := joinT(t, root, "unwatchretry", WithBackPressure(mailbox.FailFast, 0))
-	pid := mustLookup(t, s, "busy")
+	p, s, pid := busyNode(t, "unwatchretry")
 
 	// The sentinel's watch lands while the node runs: its Terminated says
 	// when this process has seen the node go.
@@ -191,4 +177,20 @@ func watchAll(t testing.TB, s *System, pid *PID) <-chan *Terminated {
 	}))
 	t.Cleanup(func() { s.Root.Stop(watcher) })
 	return terminated
+}
+
+// busyNode starts a process serving the echo actor "busy" in namespace
+// ns and joins it with sends that fail at once on a full inbox (so that
+// a paused node's inbox fills); it skips under emulation, where pausing
+// a node can stall reaping.
+func busyNode(t *testing.T, ns string) (*testproc.Proc, *System, *PID) {
+	t.Helper()
+	if testproc.Emulated() {
+		t.Skip("pausing a node under emulation can stall reaping")
+	}
+	root := testproc.TempDir(t)
+	p := testproc.Start(t, "echo-node", envRoot+"="+root, envNS+"="+ns, envName+"=busy")
+	p.Expect(t, "ready", time.Minute)
+	s := joinT(t, root, ns, WithBackPressure(mailbox.FailFast, 0))
+	return p, s, mustLookup(t, s, "busy")
 }

@@ -290,24 +290,15 @@ func benchActorSend(root string, plain bool, size, n, senders int) (result, erro
 	if _, err := sys.SpawnNamed(countProps(got), "sink"); err != nil {
 		return result{}, err
 	}
-	p, err := startPeer("actor-node", envRoot+"="+root, envNS+"="+ns, envPlain+"="+strconv.FormatBool(plain),
+	el, err := streamFrom(got, "actor-node", envRoot+"="+root, envNS+"="+ns, envPlain+"="+strconv.FormatBool(plain),
 		envN+"="+strconv.Itoa(n), envSize+"="+strconv.Itoa(size), envSenders+"="+strconv.Itoa(senders))
-	if err != nil {
-		return result{}, err
-	}
-	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return result{}, err
-	}
-	el, err := timeStream(p, got)
 	if err != nil {
 		return result{}, err
 	}
 	if st := sys.Stats(); st.Rejected+st.Undecodable+st.DeadLettered > 0 {
 		return result{}, fmt.Errorf("receiver stats %+v", st)
 	}
-	r := rateResult("actor", fmt.Sprintf("shmactor Send %d→1, 2 processes, %s", senders, mode(plain)), size, n, el)
-	return r, p.wait()
+	return rateResult("actor", fmt.Sprintf("shmactor Send %d→1, 2 processes, %s", senders, mode(plain)), size, n, el), nil
 }
 
 // childActorNode joins a namespace and serves "echo"; on "send" it sends

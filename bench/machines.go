@@ -153,20 +153,12 @@ func benchMachinesStream(root string, tls, pb bool, size, n int) (result, error)
 	if _, err := sys.SpawnNamed(countProps(got), "sink"); err != nil {
 		return result{}, err
 	}
-	p, err := startPeer("machine-node", append(env, envRoot+"="+filepath.Join(dir, "b"), envNS+"=b",
+	el, err := streamFrom(got, "machine-node", append(env, envRoot+"="+filepath.Join(dir, "b"), envNS+"=b",
 		envSink+"="+sys.NodeAddress(sys.NodeID()), envN+"="+strconv.Itoa(n), envSize+"="+strconv.Itoa(size), envProto+"="+strconv.FormatBool(pb))...)
 	if err != nil {
 		return result{}, err
 	}
-	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return result{}, err
-	}
-	el, err := timeStream(p, got)
-	if err != nil {
-		return result{}, err
-	}
-	return rateResult("compare", "", size, n, el), p.wait()
+	return rateResult("compare", "", size, n, el), nil
 }
 
 // benchLocalWithRemote is benchActorRTT's sealed row with a remote on

@@ -84,6 +84,25 @@ func timeStream(p *peer, got *arrivals) (time.Duration, error) {
 	return el, expectOK(p, "sent")
 }
 
+// streamFrom starts a peer in role with env, waits for its "ready",
+// and times its stream into got (timeStream) until it has sent every
+// message and exited.
+func streamFrom(got *arrivals, role string, env ...string) (time.Duration, error) {
+	p, err := startPeer(role, env...)
+	if err != nil {
+		return 0, err
+	}
+	defer p.kill()
+	if _, err := p.expect("ready"); err != nil {
+		return 0, err
+	}
+	el, err := timeStream(p, got)
+	if err != nil {
+		return 0, err
+	}
+	return el, p.wait()
+}
+
 // rateResult is a throughput figure: n messages of size bytes in el.
 func rateResult(bench, name string, size, n int, el time.Duration) result {
 	return result{Bench: bench, Name: name, Size: size, N: n, Rate: float64(n) / el.Seconds()}

@@ -67,20 +67,12 @@ func benchRemoteStream(size, n int) (result, error) {
 	if _, err := sys.Root.SpawnNamed(countProps(got), "sink"); err != nil {
 		return result{}, err
 	}
-	p, err := startPeer("remote-node", envSink+"="+sys.ProcessRegistry.Address,
+	el, err := streamFrom(got, "remote-node", envSink+"="+sys.ProcessRegistry.Address,
 		envN+"="+strconv.Itoa(n), envSize+"="+strconv.Itoa(size))
 	if err != nil {
 		return result{}, err
 	}
-	defer p.kill()
-	if _, err := p.expect("ready"); err != nil {
-		return result{}, err
-	}
-	el, err := timeStream(p, got)
-	if err != nil {
-		return result{}, err
-	}
-	return rateResult("compare", "", size, n, el), p.wait()
+	return rateResult("compare", "", size, n, el), nil
 }
 
 // childRemoteNode serves an echo actor over remoting and prints its
