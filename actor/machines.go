@@ -642,11 +642,16 @@ func (r *remoteAddrs) learn(n registry.Node) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.makeMaps()
+	r.nodes[a], r.addrs[n.ID] = n.ID, a
+	delete(r.misses, a)
+}
+
+// makeMaps makes the maps on first use; r.mu is held.
+func (r *remoteAddrs) makeMaps() {
 	if r.nodes == nil {
 		r.nodes, r.addrs, r.misses = map[string]uint64{}, map[uint64]string{}, map[string]time.Time{}
 	}
-	r.nodes[a], r.addrs[n.ID] = n.ID, a
-	delete(r.misses, a)
 }
 
 // forget drops a node that left.
@@ -675,9 +680,7 @@ func (r *remoteAddrs) node(s *System, a string) (uint64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if n, ok = r.nodes[a]; !ok {
-		if r.misses == nil {
-			r.nodes, r.addrs, r.misses = map[string]uint64{}, map[uint64]string{}, map[string]time.Time{}
-		}
+		r.makeMaps()
 		if len(r.misses) > 4096 {
 			clear(r.misses)
 		}
