@@ -293,13 +293,20 @@ func (p *pipeline) work() error {
 		return err
 	}
 	if !c.synthetic {
-		p.source.send("pool")
-		l, err := p.source.expect("pool", 10*time.Second)
-		if err != nil {
-			return err
-		}
+		// After a kill, the pool replaces its member there once the dead
+		// node is reaped (a fraction of a second): the run may end first.
 		var members, procs int
-		fmt.Sscanf(l, "%d %d", &members, &procs)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			p.source.send("pool")
+			l, err := p.source.expect("pool", 10*time.Second)
+			if err != nil {
+				return err
+			}
+			fmt.Sscanf(l, "%d %d", &members, &procs)
+			if killed == nil || procs < c.workers || time.Now().After(deadline) {
+				break
+			}
+		}
 		if members != c.workers {
 			return fmt.Errorf("the pool of analyzers has %d members at the end, want %d", members, c.workers)
 		}
